@@ -1,0 +1,52 @@
+"""Runs every benchmark against a private local stack and prints one line per figure.
+
+    .venv/bin/python -m bench [--quick]
+
+`--quick` uses fewer rounds and a smaller upload, for a fast look; figures in docs come from a full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+
+from bench import quick_build
+from slipway_host.stack import start_private_stack
+from tests.integration.conftest import BASE_IMAGE, _busybox_rootfs
+
+
+def ensure_base_image() -> str:
+    engine = docker.APIClient(version="auto")
+    if not engine.images(name=BASE_IMAGE):
+        engine.import_image_from_data(_busybox_rootfs(), repository=BASE_IMAGE.split(":")[0], tag="1")
+    return BASE_IMAGE
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller inputs")
+    args = parser.parse_args()
+    base_image = ensure_base_image()
+    engine_version = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    print(f"# slipway bench {datetime.now(UTC):%Y-%m-%d %H:%M}Z, {platform.machine()}, Docker engine {engine_version}")
+    with tempfile.TemporaryDirectory(prefix="slipway-bench-stack-") as temp:
+        stack = start_private_stack(Path(temp))
+        try:
+            for line in quick_build.run(stack, base_image, quick=args.quick):
+                print(line, flush=True)
+        finally:
+            stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Docker Engine API adapter (`docker` SDK) implementing `core.engine.ContainerEngine`.
+
+Long calls (build, push) stream JSON messages; we read them ourselves so that (1) output reaches the
+log as it is produced, (2) errors that the engine reports inside a 200 response are not missed, and
+(3) a cancel or timeout can shut the connection, which makes the engine abort the build and remove
+its intermediate container. No `docker.errors` or `requests` type leaves this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, BinaryIO
+
+import docker
+import requests
+from docker.errors import DockerException, NotFound
+
+from core.engine import BuildOptions, Cancellation, OperationCanceled, OutputSink, RegistryAuth, StepFailed
+from core.errors import EngineError
+
+_DECODER = json.JSONDecoder()
+
+
+def _json_messages(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """Decode the engine's stream of concatenated JSON objects, whatever the chunk boundaries."""
+    buffer = ""
+    for chunk in chunks:
+        buffer += chunk.decode("utf-8", "replace")
+        while True:
+            buffer = buffer.lstrip()
+            if not buffer:
+                break
+            try:
+                message, end = _DECODER.raw_decode(buffer)
+            except json.JSONDecodeError:
+                break  # incomplete object: wait for more bytes
+            buffer = buffer[end:]
+            if isinstance(message, dict):
+                yield message
+
+
+def _progress_line(message: Mapping[str, Any]) -> str | None:
+    """Pull/push status as the docker CLI prints it without a terminal (no progress bars)."""
+    status = message.get("status")
+    if not status:
+        return None
+    detail = message.get("progressDetail") or {}
+    if detail.get("current") is not None:
+        return None  # a progress tick
+    layer = message.get("id")
+    return f"{layer}: {status}\n" if layer else f"{status}\n"
+
+
+class DockerEngine:
+    def __init__(self, base_url: str | None = None, *, timeout: int = 120) -> None:
+        self._base_url = base_url
+        self._timeout = timeout
+        self._client: docker.APIClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                try:
+                    kwargs: dict[str, Any] = {"version": "auto", "timeout": self._timeout}
+                    if self._base_url:
+                        kwargs["base_url"] = self._base_url
+                    self._client = docker.APIClient(**kwargs)
+                except DockerException as error:
+                    raise EngineError(
+                        f"cannot reach the Docker engine at {self._base_url or 'the default socket'}: {error}; "
+                        "start it (make up) or set DOCKER_HOST"
+                    ) from error
+            return self._client
+
+    def _url(self, path: str) -> str:
+        api = self.api
+        return f"{api.base_url}/v{api.api_version}{path}"
+
+    def _stream(
+        self,
+        path: str,
+        *,
+        params: Any,
+        data: Any,
+        headers: Mapping[str, str],
+        cancellation: Cancellation,
+    ) -> Iterator[dict[str, Any]]:
+        if cancellation.is_set:
+            raise OperationCanceled(cancellation.reason or "canceled")
+        try:
+            response = self.api.post(
+                self._url(path), params=params, data=data, headers=dict(headers), stream=True, timeout=None
+            )
+        except requests.RequestException as error:
+            if cancellation.is_set:
+                raise OperationCanceled(cancellation.reason or "canceled") from error
+            raise EngineError(f"the Docker engine did not accept {path}: {error}") from error
+
+        def interrupt() -> None:
+            # Shutting the socket unblocks the reading thread; the engine then aborts the work.
+            try:
+                response.raw.shutdown()
+            finally:
+                response.close()
+
+        unregister = cancellation.on_cancel(interrupt)
+        try:
+            if response.status_code >= 400:
+                body = response.text.strip()
+                with contextlib.suppress(ValueError, AttributeError):
+                    body = json.loads(body).get("message", body)
+                raise StepFailed(body or f"engine answered HTTP {response.status_code}")
+            yield from _json_messages(response.iter_content(chunk_size=None))
+        except requests.RequestException as error:
+            if cancellation.is_set:
+                raise OperationCanceled(cancellation.reason or "canceled") from error
+            raise EngineError(f"lost the connection to the Docker engine during {path}: {error}") from error
+        finally:
+            unregister()
+            response.close()
+        if cancellation.is_set:
+            raise OperationCanceled(cancellation.reason or "canceled")
+
+    def build(
+        self,
+        context: BinaryIO | Iterable[bytes],
+        options: BuildOptions,
+        *,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> str:
+        params: dict[str, Any] = {
+            "t": list(options.tags),
+            "dockerfile": options.dockerfile,
+            "rm": "1",
+            "forcerm": "1",
+            "nocache": "1" if options.no_cache else "0",
+            "pull": "1" if options.pull else "",
+        }
+        if options.build_args:
+            params["buildargs"] = json.dumps(dict(options.build_args))
+        if options.target:
+            params["target"] = options.target
+        if options.platform:
+            params["platform"] = options.platform
+        if options.labels:
+            params["labels"] = json.dumps(dict(options.labels))
+        image_id = ""
+        headers = {"Content-Type": "application/x-tar"}
+        for message in self._stream("/build", params=params, data=context, headers=headers, cancellation=cancellation):
+            if "stream" in message:
+                on_output(str(message["stream"]))
+            elif "error" in message:
+                detail = message.get("errorDetail") or {}
+                raise StepFailed(str(detail.get("message") or message["error"]).strip())
+            elif "aux" in message and isinstance(message["aux"], dict) and "ID" in message["aux"]:
+                image_id = str(message["aux"]["ID"])
+            else:
+                line = _progress_line(message)
+                if line:
+                    on_output(line)
+        if not image_id and options.tags:
+            image_id = self._image_id(options.tags[0])
+        if not image_id:
+            raise StepFailed("the build finished without producing an image")
+        return image_id
+
+    def _image_id(self, reference: str) -> str:
+        try:
+            return str(self.api.inspect_image(reference)["Id"])
+        except NotFound:
+            return ""
+        except (DockerException, requests.RequestException) as error:
+            raise EngineError(f"cannot inspect image {reference}: {error}") from error
+
+    def push(
+        self,
+        reference: str,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> str:
+        repository, _, tag = reference.rpartition(":")
+        if not repository or "/" in tag:
+            repository, tag = reference, "latest"
+        auth_config: dict[str, str] = {}
+        if auth is not None:
+            auth_config = {"username": auth.username, "password": auth.password}
+            if auth.server:
+                auth_config["serveraddress"] = auth.server
+        headers = {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth_config).encode()).decode()}
+        digest = ""
+        for message in self._stream(
+            f"/images/{repository}/push",
+            params={"tag": tag},
+            data=None,
+            headers=headers,
+            cancellation=cancellation,
+        ):
+            if "error" in message:
+                detail = message.get("errorDetail") or {}
+                raise StepFailed(str(detail.get("message") or message["error"]).strip())
+            aux = message.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+            line = _progress_line(message)
+            if line:
+                on_output(line)
+        if not digest:
+            raise StepFailed(f"the registry did not report a digest for {reference}")
+        return digest
+
+    def repo_digests(self, reference: str) -> tuple[str, ...]:
+        try:
+            return tuple(self.api.inspect_image(reference).get("RepoDigests") or ())
+        except NotFound:
+            return ()
+        except (DockerException, requests.RequestException) as error:
+            raise EngineError(f"cannot inspect image {reference}: {error}") from error
+
+    def remove_labeled(self, labels: Mapping[str, str]) -> int:
+        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
+        removed = 0
+        try:
+            for container in self.api.containers(all=True, filters=filters):
+                self.api.remove_container(container["Id"], force=True, v=True)
+                removed += 1
+            for network in self.api.networks(filters=filters):
+                self.api.remove_network(network["Id"])
+                removed += 1
+            for volume in (self.api.volumes(filters=filters) or {}).get("Volumes") or []:
+                self.api.remove_volume(volume["Name"], force=True)
+                removed += 1
+        except NotFound:
+            pass  # removed concurrently, which is the goal
+        except (DockerException, requests.RequestException) as error:
+            raise EngineError(f"cleanup of Docker objects labelled {dict(labels)} failed: {error}") from error
+        return removed

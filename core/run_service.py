@@ -1,0 +1,119 @@
+"""What the HTTP API does with runs: upload tickets, scheduling, show, list, logs, cancel.
+
+Scheduling writes the run record first and then the queue message, so a run is never queued
+without a record; if the message cannot be sent, the run is marked Error rather than left Queued.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from core.contexts import UploadTicket, check_uploaded_context, create_upload_ticket
+from core.errors import InvalidRequest, SlipwayError, StorageError
+from core.quick_build import parse_quick_build_request, render_image_names
+from core.run_log import LogChunk, RunLogWriter, read_log
+from core.run_values import run_values
+from core.runs import Run, RunStatus, RunType, new_run, request_cancel, transition
+from core.wiring import RUNS_QUEUE, Services
+
+MAX_TOP = 1000
+
+
+def create_context_upload(services: Services) -> UploadTicket:
+    services.ensure_storage()
+    settings = services.settings
+    return create_upload_ticket(
+        services.blobs,
+        now=services.clock(),
+        minutes=settings.upload_url_minutes,
+        max_bytes=settings.max_context_bytes,
+    )
+
+
+def schedule_quick_build(services: Services, body: Mapping[str, Any]) -> Run:
+    """Validate a `DockerBuildRequest`, record the run as Queued and queue it for a worker."""
+    services.ensure_storage()
+    settings = services.settings
+    request = parse_quick_build_request(body, default_timeout=settings.default_timeout_seconds)
+    check_uploaded_context(services.blobs, request.source_location, max_bytes=settings.max_context_bytes)
+    run_id, number = services.runs.next_run_id()
+    now = services.clock()
+    run = new_run(
+        run_id=run_id,
+        number=number,
+        run_type=RunType.QUICK_BUILD,
+        request=request.to_document(),
+        now=now,
+        platform=request.platform,
+        timeout=request.timeout,
+    )
+    # Render the tags once now so a bad tag is a 400 for the caller, not a failed run later.
+    render_image_names(request, run_values(run, registry=settings.registry, started=now), registry=settings.registry)
+    services.runs.create(run)
+    return enqueue_run(services, run)
+
+
+def enqueue_run(services: Services, run: Run) -> Run:
+    try:
+        services.queues.send(RUNS_QUEUE, json.dumps({"runId": run.run_id}))
+    except StorageError as error:
+        reason = f"could not queue the run: {error.message}"
+        services.runs.update(
+            run.run_id,
+            lambda current: transition(current, RunStatus.ERROR, now=services.clock(), error_message=reason),
+        )
+        raise
+    return run
+
+
+def get_run(services: Services, run_id: str) -> Run:
+    services.ensure_storage()
+    return services.runs.get(run_id).run
+
+
+def list_runs(services: Services, *, top: int = 15, status: str | None = None, task: str | None = None) -> list[Run]:
+    services.ensure_storage()
+    if not 1 <= top <= MAX_TOP:
+        raise InvalidRequest(f"top must be between 1 and {MAX_TOP}, got {top}", target="top")
+    parsed: RunStatus | None = None
+    if status:
+        try:
+            parsed = RunStatus.parse(status)
+        except ValueError as error:
+            raise InvalidRequest(str(error), target="status") from None
+    return services.runs.list(top=top, status=parsed, task=task)
+
+
+def cancel_run(services: Services, run_id: str) -> Run:
+    """Cancel a queued run at once, or ask the worker of an active run to stop it."""
+    services.ensure_storage()
+    run = services.runs.update(run_id, lambda current: request_cancel(current, now=services.clock()))
+    if run.status is RunStatus.CANCELED:
+        _close_log_of_unstarted_run(services, run)
+    return run
+
+
+def _close_log_of_unstarted_run(services: Services, run: Run) -> None:
+    """No worker will write this run's log, so write its ending ourselves for anyone following it."""
+    try:
+        writer = RunLogWriter(services.blobs, run.run_id, clock=services.clock, flush_seconds=60)
+        writer.open()
+        writer.write(f"Run ID: {run.run_id} was canceled before it started\n")
+        writer.close(RunStatus.CANCELED)
+    except SlipwayError:
+        pass  # the run record already says Canceled; the log is a convenience
+
+
+def read_run_log(services: Services, run_id: str, *, offset: int, max_bytes: int = 1 << 20) -> LogChunk:
+    services.ensure_storage()
+    if offset < 0:
+        raise InvalidRequest("offset must be zero or positive", target="offset")
+    run = services.runs.get(run_id).run  # 404 for unknown runs, even before a log exists
+    chunk = read_log(services.blobs, run_id, offset=offset, max_bytes=max_bytes)
+    if chunk is not None:
+        return chunk
+    # No worker has opened the log yet; a finished run without a log (e.g. rejected) is complete too.
+    complete = run.status.log_completion if run.status.is_terminal else None
+    return LogChunk(data=b"", next_offset=offset, total_size=0, complete=complete)

@@ -1,0 +1,245 @@
+"""Persistence of runs in Table storage, with a per-status index so listing never scans every run.
+
+Tables (names from `RunTables`):
+- `runs`: one row per run, partition `run`, row key sorting newest first; the run is a JSON document.
+- `runindex`: partition `status-<Status>` (and later `task-<name>`), same row keys; rows point at runs.
+  Index rows are written before the old one is removed, so a crash leaves at worst a stale row, which
+  readers skip because they always check the run itself.
+- `counters`: the run-number counter, advanced with ETag compare-and-swap so IDs are unique across
+  concurrent creators.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.errors import ConcurrentUpdate, Conflict, RunNotFound, StorageError
+from core.ports import TableStore
+from core.run_ids import format_run_id, number_from_key, parse_run_id, sortable_key
+from core.runs import OutputImage, Run, RunStatus, RunType
+
+RUNS_TABLE = "runs"
+INDEX_TABLE = "runindex"
+COUNTERS_TABLE = "counters"
+_RUN_PARTITION = "run"
+_MAX_CAS_ATTEMPTS = 50
+
+
+def run_row_keys(number: int) -> tuple[str, str]:
+    return _RUN_PARTITION, sortable_key(number)
+
+
+def status_index_keys(status: RunStatus, number: int) -> tuple[str, str]:
+    return f"status-{status.value}", sortable_key(number)
+
+
+def task_index_keys(task: str, number: int) -> tuple[str, str]:
+    return f"task-{task}", sortable_key(number)
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def run_to_document(run: Run) -> dict[str, Any]:
+    """The run as JSON-ready data in ACR's field names (also the API's run representation)."""
+    return {
+        "runId": run.run_id,
+        "status": run.status.value,
+        "runType": run.run_type.value,
+        "createTime": _time(run.create_time),
+        "startTime": _time(run.start_time),
+        "finishTime": _time(run.finish_time),
+        "lastUpdatedTime": _time(run.last_updated_time),
+        "platform": run.platform,
+        "timeout": run.timeout,
+        "outputImages": [
+            {"registry": i.registry, "repository": i.repository, "tag": i.tag, "digest": i.digest}
+            for i in run.output_images
+        ],
+        "runErrorMessage": run.error_message,
+        "cancelRequested": run.cancel_requested,
+        "worker": run.worker,
+        "heartbeatTime": _time(run.heartbeat_time),
+        "task": run.task,
+        "trigger": dict(run.trigger),
+        "request": dict(run.request),
+        "dependencies": [dict(entry) for entry in run.dependencies],
+        "steps": [dict(step) for step in run.steps],
+        "number": run.number,
+    }
+
+
+def run_from_document(document: Mapping[str, Any]) -> Run:
+    return Run(
+        run_id=document["runId"],
+        number=int(document["number"]),
+        status=RunStatus(document["status"]),
+        run_type=RunType(document["runType"]),
+        create_time=_parse_time(document["createTime"]) or datetime.min,
+        start_time=_parse_time(document.get("startTime")),
+        finish_time=_parse_time(document.get("finishTime")),
+        last_updated_time=_parse_time(document["lastUpdatedTime"]) or datetime.min,
+        platform=document.get("platform", "linux/amd64"),
+        timeout=int(document.get("timeout", 3600)),
+        output_images=tuple(OutputImage(**image) for image in document.get("outputImages", [])),
+        error_message=document.get("runErrorMessage"),
+        cancel_requested=bool(document.get("cancelRequested", False)),
+        worker=document.get("worker"),
+        heartbeat_time=_parse_time(document.get("heartbeatTime")),
+        task=document.get("task"),
+        trigger=dict(document.get("trigger") or {}),
+        request=dict(document.get("request") or {}),
+        dependencies=tuple(document.get("dependencies") or ()),
+        steps=tuple(document.get("steps") or ()),
+    )
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    run: Run
+    etag: str
+
+
+class RunStore:
+    def __init__(
+        self,
+        tables: TableStore,
+        *,
+        id_prefix: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._tables = tables
+        self._prefix = id_prefix
+        self._sleep = sleep
+
+    @property
+    def id_prefix(self) -> str:
+        return self._prefix
+
+    def ensure(self) -> None:
+        for table in (RUNS_TABLE, INDEX_TABLE, COUNTERS_TABLE):
+            self._tables.ensure_table(table)
+
+    def _backoff(self, attempt: int) -> None:
+        self._sleep(random.uniform(0, min(0.05 * (2**attempt), 0.5)))  # noqa: S311 - jitter, not security
+
+    def allocate_numbers(self, count: int = 1) -> range:
+        """Reserve `count` consecutive run numbers; safe under concurrent callers on any host."""
+        for attempt in range(_MAX_CAS_ATTEMPTS):
+            current = self._tables.get(COUNTERS_TABLE, "counter", "runs")
+            try:
+                if current is None:
+                    self._tables.insert(COUNTERS_TABLE, {"PartitionKey": "counter", "RowKey": "runs", "Value": count})
+                    return range(1, count + 1)
+                value = int(current.properties["Value"])
+                self._tables.replace(
+                    COUNTERS_TABLE,
+                    {"PartitionKey": "counter", "RowKey": "runs", "Value": value + count},
+                    etag=current.etag,
+                )
+                return range(value + 1, value + count + 1)
+            except (Conflict, ConcurrentUpdate):
+                self._backoff(attempt)
+        raise StorageError("could not allocate a run ID: the counter is too contended; retry the request")
+
+    def next_run_id(self) -> tuple[str, int]:
+        number = self.allocate_numbers(1)[0]
+        return format_run_id(self._prefix, number), number
+
+    def create(self, run: Run) -> None:
+        partition, row = run_row_keys(run.number)
+        self._write_index(run)
+        self._tables.insert(RUNS_TABLE, self._row(run, partition, row))
+
+    def _row(self, run: Run, partition: str, row: str) -> dict[str, Any]:
+        return {
+            "PartitionKey": partition,
+            "RowKey": row,
+            "RunId": run.run_id,
+            "Status": run.status.value,
+            "Document": json.dumps(run_to_document(run), separators=(",", ":")),
+        }
+
+    def _write_index(self, run: Run) -> None:
+        keys = [status_index_keys(run.status, run.number)]
+        if run.task:
+            keys.append(task_index_keys(run.task, run.number))
+        for partition, row in keys:
+            self._tables.upsert(INDEX_TABLE, {"PartitionKey": partition, "RowKey": row, "RunId": run.run_id})
+
+    def get(self, run_id: str) -> StoredRun:
+        number = parse_run_id(self._prefix, run_id)
+        partition, row = run_row_keys(number)
+        entity = self._tables.get(RUNS_TABLE, partition, row)
+        if entity is None or entity.properties.get("RunId") != run_id:
+            raise RunNotFound(
+                f"run {run_id!r} does not exist (see `slipway task list-runs` for recent runs)",
+                target="runId",
+            )
+        return StoredRun(run=run_from_document(json.loads(entity.properties["Document"])), etag=entity.etag)
+
+    def update(self, run_id: str, change: Callable[[Run], Run]) -> Run:
+        """Apply `change` to the current run with optimistic concurrency, retrying on races.
+
+        `change` must be pure: it is re-applied to the fresh run after a lost race, and may raise to
+        abandon the update (e.g. `InvalidTransition`).
+        """
+        for attempt in range(_MAX_CAS_ATTEMPTS):
+            stored = self.get(run_id)
+            updated = change(stored.run)
+            if updated == stored.run:
+                return updated
+            partition, row = run_row_keys(updated.number)
+            if updated.status is not stored.run.status:
+                self._write_index(updated)
+            try:
+                self._tables.replace(RUNS_TABLE, self._row(updated, partition, row), etag=stored.etag)
+            except ConcurrentUpdate:
+                self._backoff(attempt)
+                continue
+            if updated.status is not stored.run.status:
+                self._tables.delete(INDEX_TABLE, *status_index_keys(stored.run.status, stored.run.number))
+            return updated
+        raise StorageError(f"run {run_id} is being updated too often; retry the request")
+
+    def list(self, *, top: int, status: RunStatus | None = None, task: str | None = None) -> list[Run]:
+        """Newest runs first; `status`/`task` use the index, never a scan of all runs."""
+        if status is None and task is None:
+            rows = self._tables.query(RUNS_TABLE, _RUN_PARTITION, limit=top)
+            return [run_from_document(json.loads(r.properties["Document"])) for r in rows]
+        partition = status_index_keys(status, 1)[0] if status else task_index_keys(task or "", 1)[0]
+        runs: list[Run] = []
+        cursor: str | None = None
+        while len(runs) < top:
+            batch = self._tables.query(INDEX_TABLE, partition, row_from=cursor, limit=top * 2)
+            for entry in batch:
+                run = self._verified(entry.properties, status, task)
+                if run is not None:
+                    runs.append(run)
+                    if len(runs) == top:
+                        break
+            if len(batch) < top * 2:
+                break
+            cursor = batch[-1].properties["RowKey"] + "\x00"
+        return runs
+
+    def _verified(self, index_row: Mapping[str, Any], status: RunStatus | None, task: str | None) -> Run | None:
+        number = number_from_key(index_row["RowKey"])
+        entity = self._tables.get(RUNS_TABLE, *run_row_keys(number))
+        if entity is None:
+            return None
+        run = run_from_document(json.loads(entity.properties["Document"]))
+        if (status is not None and run.status is not status) or (task is not None and run.task != task):
+            return None  # a stale index row left by an interrupted update
+        return run

@@ -1,0 +1,106 @@
+"""Service settings, read once from app settings (environment variables).
+
+Everything configurable lives here so tests can build a `Settings` directly instead of patching the
+environment. `Settings.from_env` gives each missing-or-wrong variable a message naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from core.errors import InvalidRequest
+from core.run_ids import validate_prefix
+
+_GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection: str
+    api_key: str
+    registry: str
+    docker_host: str | None = None
+    run_id_prefix: str = "ca"
+    max_context_bytes: int = 2 * _GIB
+    max_unpacked_context_bytes: int = 8 * _GIB
+    default_timeout_seconds: int = 3600
+    heartbeat_seconds: float = 1.0
+    stale_after_seconds: float = 60.0
+    log_flush_seconds: float = 0.2
+    push_retry_seconds: float = 1.0  # first backoff between push attempts; doubles each time
+    upload_url_minutes: int = 60
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    # Labels Docker objects so cleanup never touches another Slipway stack sharing the engine.
+    stack_id: str = ""
+
+    @property
+    def stack_label(self) -> str:
+        if self.stack_id:
+            return self.stack_id
+        digest = hashlib.sha256(self.storage_connection.encode()).hexdigest()
+        return digest[:12]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        storage = env.get("SLIPWAY_STORAGE") or env.get("AzureWebJobsStorage", "")
+        if not storage:
+            raise InvalidRequest(
+                "no storage account configured: set AzureWebJobsStorage (or SLIPWAY_STORAGE) to a connection string",
+                target="AzureWebJobsStorage",
+            )
+        api_key = env.get("SLIPWAY_API_KEY", "")
+        if len(api_key) < 16:
+            raise InvalidRequest(
+                "SLIPWAY_API_KEY must be set to a random string of at least 16 characters",
+                target="SLIPWAY_API_KEY",
+            )
+        registry = env.get("SLIPWAY_REGISTRY", "").strip().rstrip("/")
+        if not registry:
+            raise InvalidRequest(
+                "SLIPWAY_REGISTRY must name the registry that images are pushed to, e.g. 127.0.0.1:5000",
+                target="SLIPWAY_REGISTRY",
+            )
+        return cls(
+            storage_connection=storage,
+            api_key=api_key,
+            registry=registry,
+            docker_host=env.get("DOCKER_HOST") or None,
+            run_id_prefix=validate_prefix(env.get("SLIPWAY_RUN_ID_PREFIX", "ca")),
+            max_context_bytes=_int(env, "SLIPWAY_MAX_CONTEXT_BYTES", 2 * _GIB),
+            max_unpacked_context_bytes=_int(env, "SLIPWAY_MAX_UNPACKED_CONTEXT_BYTES", 8 * _GIB),
+            default_timeout_seconds=_int(env, "SLIPWAY_DEFAULT_TIMEOUT", 3600),
+            heartbeat_seconds=_float(env, "SLIPWAY_HEARTBEAT_SECONDS", 1.0),
+            stale_after_seconds=_float(env, "SLIPWAY_STALE_AFTER_SECONDS", 60.0),
+            stack_id=env.get("SLIPWAY_STACK_ID", ""),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name}={raw!r} is not a whole number", target=name) from None
+    if value <= 0:
+        raise InvalidRequest(f"{name} must be positive, got {value}", target=name)
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name}={raw!r} is not a number", target=name) from None
+    if value <= 0:
+        raise InvalidRequest(f"{name} must be positive, got {value}", target=name)
+    return value

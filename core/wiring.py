@@ -1,0 +1,106 @@
+"""The one composition root: builds every adapter once, lazily, from `Settings`.
+
+Constructors elsewhere only store collaborators; nothing connects at import time, so a cold start is
+fast and a configuration error surfaces as a clear error on first use rather than an import error.
+Triggers call `get_services()`; tests call `create_services(settings)` or build `Services` with fakes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+
+from core.contexts import CONTEXTS_CONTAINER
+from core.engine import ContainerEngine
+from core.ports import BlobStore, QueueSender, TableStore
+from core.run_log import LOGS_CONTAINER
+from core.run_store import RunStore
+from core.settings import Settings
+
+RUNS_QUEUE = "runs"
+OUTPUTS_CONTAINER = "outputs"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Callable[[], datetime] = utc_now
+    blob_store: BlobStore | None = None
+    table_store: TableStore | None = None
+    queue_sender: QueueSender | None = None
+    container_engine: ContainerEngine | None = None
+    _ready: bool = field(default=False, init=False)
+    _ready_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        if self.blob_store is None:
+            from core.azure_storage import AzureBlobStore
+
+            self.blob_store = AzureBlobStore(self.settings.storage_connection)
+        return self.blob_store
+
+    @cached_property
+    def tables(self) -> TableStore:
+        if self.table_store is None:
+            from core.azure_storage import AzureTableStore
+
+            self.table_store = AzureTableStore(self.settings.storage_connection)
+        return self.table_store
+
+    @cached_property
+    def queues(self) -> QueueSender:
+        if self.queue_sender is None:
+            from core.azure_storage import AzureQueueSender
+
+            self.queue_sender = AzureQueueSender(self.settings.storage_connection)
+        return self.queue_sender
+
+    @cached_property
+    def engine(self) -> ContainerEngine:
+        if self.container_engine is None:
+            from core.docker_engine import DockerEngine
+
+            self.container_engine = DockerEngine(self.settings.docker_host)
+        return self.container_engine
+
+    @cached_property
+    def runs(self) -> RunStore:
+        return RunStore(self.tables, id_prefix=self.settings.run_id_prefix)
+
+    def ensure_storage(self) -> None:
+        """Create tables, containers and queues once per process (idempotent, cheap after the first call)."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            self.runs.ensure()
+            for container in (CONTEXTS_CONTAINER, LOGS_CONTAINER, OUTPUTS_CONTAINER):
+                self.blobs.ensure_container(container)
+            self.queues.ensure_queue(RUNS_QUEUE)
+            self._ready = True
+
+
+def create_services(settings: Settings) -> Services:
+    return Services(settings=settings)
+
+
+_services: Services | None = None
+_services_lock = threading.Lock()
+
+
+def get_services() -> Services:
+    """The process-wide services, built from the environment on first use."""
+    global _services  # noqa: PLW0603 - the composition root's one cached instance
+    with _services_lock:
+        if _services is None:
+            _services = create_services(Settings.from_env())
+        return _services

@@ -1,0 +1,258 @@
+"""The run worker: claims a queued run, performs it on the engine, and records how it ended.
+
+A queue message only names a run; the run record decides. Claiming is an ETag-guarded
+`Queued → Started`, so a message delivered twice (or to two hosts) executes the run once. While the
+run executes, a heartbeat thread stamps the record every `heartbeat_seconds` and picks up cancel
+requests; the reaper (`core.reaper`) ends runs whose heartbeat stopped. The final status is written
+before the log's `Complete` metadata, so a client that sees the log complete reads the final status.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from core.context_archive import inspect_context_archive
+from core.contexts import download_context, read_dockerfile
+from core.dependency_report import dependency_report, format_report
+from core.engine import Cancellation, RegistryAuth
+from core.errors import (
+    ContextTooLarge,
+    InvalidContext,
+    InvalidRequest,
+    InvalidTransition,
+    RunNotFound,
+    SlipwayError,
+)
+from core.executor import CANCELED_BY_USER, RUN_TIMED_OUT, Execution, Executor, Outcome, StepResult
+from core.plan import BuildStep
+from core.quick_build import plan_quick_build, render_image_names, request_from_document
+from core.run_log import RunLogWriter
+from core.run_values import run_values
+from core.runs import (
+    OutputImage,
+    Run,
+    RunStatus,
+    record_heartbeat,
+    transition,
+    with_dependencies,
+    with_outputs,
+    with_steps,
+)
+from core.wiring import OUTPUTS_CONTAINER, Services
+
+logger = logging.getLogger(__name__)
+
+_OUTCOME_STATUS = {
+    Outcome.SUCCEEDED: RunStatus.SUCCEEDED,
+    Outcome.FAILED: RunStatus.FAILED,
+    Outcome.CANCELED: RunStatus.CANCELED,
+    Outcome.TIMEOUT: RunStatus.TIMEOUT,
+    Outcome.ERROR: RunStatus.ERROR,
+}
+
+
+class RunFailed(Exception):
+    def __init__(self, status: RunStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class QuickBuildContext:
+    """Build steps of a quick build read the uploaded archive directly: no copy into a volume."""
+
+    archive: Path
+    dockerfile_text: str
+
+    def open_build_context(self, step: BuildStep) -> tuple[BinaryIO, str]:
+        return self.archive.open("rb"), self.dockerfile_text
+
+    def registry_auth(self, reference: str) -> RegistryAuth | None:
+        return None
+
+
+class Heartbeat:
+    """Stamps the run every interval and turns a cancel request into a `Cancellation`."""
+
+    def __init__(self, services: Services, run_id: str, cancellation: Cancellation) -> None:
+        self._services = services
+        self._run_id = run_id
+        self._cancellation = cancellation
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        interval = self._services.settings.heartbeat_seconds
+        while not self._stop.wait(interval):
+            try:
+                run = self._services.runs.update(
+                    self._run_id,
+                    lambda current: (
+                        current if current.status.is_terminal else record_heartbeat(current, now=self._services.clock())
+                    ),
+                )
+            except SlipwayError as error:
+                logger.warning("heartbeat for run %s failed: %s", self._run_id, error.message)
+                continue
+            if run.cancel_requested:
+                self._cancellation.cancel(CANCELED_BY_USER)
+            elif run.status.is_terminal:
+                self._cancellation.cancel(CANCELED_BY_USER)  # ended elsewhere (e.g. reaped): stop work
+
+
+def claim_run(services: Services, run_id: str) -> Run | None:
+    """`Queued → Started` for this worker; None if another delivery or worker already has it."""
+    try:
+        return services.runs.update(
+            run_id,
+            lambda run: transition(run, RunStatus.STARTED, now=services.clock(), worker=services.settings.worker_id),
+        )
+    except (InvalidTransition, RunNotFound) as error:
+        logger.info("run %s not claimed: %s", run_id, error.message)
+        return None
+
+
+def process_run(services: Services, run_id: str) -> RunStatus | None:
+    """Perform one run end to end; returns its final status, or None if it was not ours to run."""
+    services.ensure_storage()
+    run = claim_run(services, run_id)
+    if run is None:
+        return None
+    log = RunLogWriter(services.blobs, run_id, clock=services.clock, flush_seconds=services.settings.log_flush_seconds)
+    log.open()
+    cancellation = Cancellation()
+    deadline = threading.Timer(run.timeout, cancellation.cancel, args=(RUN_TIMED_OUT,))
+    deadline.daemon = True
+    deadline.start()
+    status: RunStatus = RunStatus.ERROR
+    message: str | None = "internal error"
+    try:
+        with (
+            Heartbeat(services, run_id, cancellation),
+            tempfile.TemporaryDirectory(prefix="slipway-run-") as work,
+        ):
+            status, message = _perform(services, run, log, cancellation, Path(work))
+    except RunFailed as failure:
+        status, message = failure.status, failure.message
+        log.line(message)
+    except Exception:  # the worker's outermost boundary: the run must end, whatever happened
+        logger.exception("run %s crashed", run_id)
+        log.line("Internal error in the Slipway worker; the run was stopped (see the service log)")
+    finally:
+        deadline.cancel()
+    elapsed = int((services.clock() - (run.start_time or services.clock())).total_seconds())
+    log.write(_final_line(run_id, status, elapsed, message))
+    _finish(services, run_id, status, message)
+    log.close(status)
+    return status
+
+
+def _final_line(run_id: str, status: RunStatus, elapsed: int, message: str | None) -> str:
+    if status is RunStatus.SUCCEEDED:
+        return f"Run ID: {run_id} was successful after {elapsed}s\n"
+    if status is RunStatus.CANCELED:
+        return f"Run ID: {run_id} was canceled after {elapsed}s\n"
+    if status is RunStatus.TIMEOUT:
+        return f"Run ID: {run_id} timed out after {elapsed}s. Error: {message}\n"
+    return f"Run ID: {run_id} failed after {elapsed}s. Error: {message}\n"
+
+
+def _finish(services: Services, run_id: str, status: RunStatus, message: str | None) -> None:
+    error = None if status is RunStatus.SUCCEEDED else message
+    try:
+        services.runs.update(run_id, lambda run: transition(run, status, now=services.clock(), error_message=error))
+    except InvalidTransition as refused:
+        logger.warning("run %s could not be marked %s: %s", run_id, status.value, refused.message)
+
+
+def _perform(
+    services: Services, run: Run, log: RunLogWriter, cancellation: Cancellation, work: Path
+) -> tuple[RunStatus, str | None]:
+    settings = services.settings
+    request = request_from_document(run.request)
+    started = run.start_time or services.clock()
+    images = render_image_names(
+        request, run_values(run, registry=settings.registry, started=started), registry=settings.registry
+    )
+    archive = work / "context.tar.gz"
+    log.line("Downloading source code...")
+    try:
+        download_context(
+            services.blobs,
+            request.source_location,
+            archive,
+            max_bytes=settings.max_context_bytes,
+            expected_sha256=request.source_sha256,
+        )
+        with archive.open("rb") as source:
+            inspect_context_archive(
+                source,
+                max_bytes=settings.max_context_bytes,
+                max_unpacked_bytes=settings.max_unpacked_context_bytes,
+                dockerfile=request.dockerfile,
+            )
+        dockerfile_text = read_dockerfile(archive, request.dockerfile)
+    except (InvalidContext, ContextTooLarge, InvalidRequest) as error:
+        raise RunFailed(RunStatus.FAILED, error.message) from error
+    log.line("Finished downloading source code")
+    services.runs.update(run.run_id, lambda current: transition(current, RunStatus.RUNNING, now=services.clock()))
+    plan = plan_quick_build(request, images)
+    executor = Executor(services.engine, log, clock=services.clock, push_backoff_seconds=settings.push_retry_seconds)
+    execution = executor.execute(plan, QuickBuildContext(archive, dockerfile_text), cancellation)
+    timeline = tuple(_step_record(result) for result in execution.steps)
+    services.runs.update(run.run_id, lambda current: with_steps(current, timeline))
+    status = _OUTCOME_STATUS[execution.outcome]
+    if status is RunStatus.SUCCEEDED:
+        _record_outputs(services, run, execution, log)
+    return status, _failure_message(execution)
+
+
+def _step_record(result: StepResult) -> dict[str, object]:
+    return {
+        "id": result.step_id,
+        "status": result.state.value,
+        "startTime": result.started.isoformat() if result.started else None,
+        "elapsedSeconds": round(result.elapsed, 3),
+        "error": result.error,
+    }
+
+
+def _failure_message(execution: Execution) -> str | None:
+    if execution.outcome is Outcome.SUCCEEDED:
+        return None
+    if execution.outcome is Outcome.CANCELED:
+        return "Canceled by user"
+    if execution.outcome is Outcome.TIMEOUT and execution.failure == RUN_TIMED_OUT:
+        return "the run exceeded its timeout"
+    return execution.failure or "failed during run"
+
+
+def _record_outputs(services: Services, run: Run, execution: Execution, log: RunLogWriter) -> None:
+    outputs: list[OutputImage] = []
+    for pushed in execution.pushed:
+        registry, _, rest = pushed.reference.partition("/")
+        repository, _, tag = rest.rpartition(":")
+        outputs.append(OutputImage(registry=registry, repository=repository, tag=tag, digest=pushed.digest))
+    report = dependency_report(execution, services.engine)
+    if report:
+        log.line("The following dependencies were found:")
+        log.write(format_report(report))
+        services.blobs.put(OUTPUTS_CONTAINER, f"{run.run_id}/dependencies.json", format_report(report).encode())
+    services.runs.update(
+        run.run_id,
+        lambda current: with_dependencies(with_outputs(current, tuple(outputs), now=services.clock()), tuple(report)),
+    )

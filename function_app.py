@@ -1,0 +1,14 @@
+"""Slipway's Azure Functions app: the table of contents of every entry point.
+
+Each trigger module holds one Blueprint; logic lives in `core/`. The same file runs under the real
+Functions host in Azure and under `slipway_host` locally.
+"""
+
+import azure.functions as func
+
+from triggers import http_api, maintenance, run_worker
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(http_api.bp)  # HTTP API: contexts, quick builds, runs, logs, cancel
+app.register_functions(run_worker.bp)  # queue "runs": the worker; "runs-poison": give up cleanly
+app.register_functions(maintenance.bp)  # timer: reap runs whose worker died

@@ -1,0 +1,155 @@
+"""The CLI's commands, each a function of parsed arguments that returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import SlipwayError
+from slipway_cli.client import ApiClient, CliError
+from slipway_cli.follow import TERMINAL, stream_log, wait_for_run
+from slipway_cli.output import RUN_HEADERS, format_duration, format_size, print_json, print_table, run_row
+from slipway_cli.packing import pack_context
+from slipway_cli.upload import BlockUploader
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    last = [0.0]
+
+    def report(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.2:
+            last[0] = now
+            sys.stderr.write(f"\rUploading context: {format_size(done)}   ")
+            sys.stderr.flush()
+
+    return report
+
+
+def upload_context(client: ApiClient, context: Path, dockerfile: str) -> tuple[str, str, str]:
+    """Pack `context` and upload it; returns (sourceLocation, sha256, dockerfile path in the archive)."""
+    if not context.is_dir():
+        raise CliError(f"context {str(context)!r} is not a directory; give the folder to build (e.g. '.')")
+    ticket = client.post("/contexts")
+    sys.stderr.write("Packing source code into tar to upload...\n")
+    uploader = BlockUploader(ticket["uploadUrl"])
+    try:
+        result = pack_context(context, dockerfile, uploader, progress=_progress(sys.stderr.isatty()))
+        if result.compressed_bytes > int(ticket["maxBytes"]):
+            raise CliError(
+                f"the packed context is {format_size(result.compressed_bytes)}, over the service's limit of "
+                f"{format_size(int(ticket['maxBytes']))}; exclude large files with .dockerignore"
+            )
+        uploader.commit(result.sha256)
+    except SlipwayError as error:
+        raise CliError(error.message) from None
+    finally:
+        uploader.close()
+    if sys.stderr.isatty():
+        sys.stderr.write("\r")
+    sys.stderr.write(
+        f"Sending context ({format_size(result.compressed_bytes)}, {result.file_count} files) to {client.base_url}...\n"
+    )
+    return ticket["sourceLocation"], result.sha256, result.dockerfile_in_archive
+
+
+def follow_run(client: ApiClient, run_id: str, *, no_logs: bool, no_wait: bool, output: str) -> int:
+    if no_wait:
+        return 0
+    if no_logs:
+        run = wait_for_run(client, run_id)
+    else:
+        sys.stderr.write("Waiting for an agent...\n")
+        stream_log(client, run_id)
+        run = client.get(f"/runs/{run_id}")
+    if output == "json":
+        print_json(run)
+    elif run.get("status") != "Succeeded":
+        message = run.get("runErrorMessage") or ""
+        sys.stderr.write(f"Run {run_id} ended {run.get('status')}" + (f": {message}" if message else "") + "\n")
+    return 0 if run.get("status") == "Succeeded" else 1
+
+
+def build(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    source, digest, dockerfile = upload_context(client, Path(args.context), args.file or "Dockerfile")
+    body: dict[str, Any] = {
+        "type": "DockerBuildRequest",
+        "sourceLocation": source,
+        "sourceSha256": digest,
+        "dockerFilePath": dockerfile,
+        "imageNames": args.image or [],
+        "isPushEnabled": not args.no_push,
+        "arguments": [_build_arg(a) for a in args.build_arg or []],
+        "target": args.target,
+        "platform": args.platform,
+        "noCache": args.no_cache,
+        "timeout": args.timeout,
+    }
+    run = client.post("/runs", {k: v for k, v in body.items() if v is not None})
+    sys.stderr.write(f"Queued a build with ID: {run['runId']}\n")
+    return follow_run(client, run["runId"], no_logs=args.no_logs, no_wait=args.no_wait, output=args.output)
+
+
+def _build_arg(text: str) -> dict[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        import os
+
+        if name not in os.environ:
+            raise CliError(f"--build-arg {name!r} has no value and no environment variable {name} is set")
+        value = os.environ[name]
+    return {"name": name, "value": value, "isSecret": False}
+
+
+def list_runs(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    runs = client.get("/runs", top=args.top, status=args.run_status, task=getattr(args, "name", None))["value"]
+    if args.output == "json":
+        print_json(runs)
+    else:
+        print_table(RUN_HEADERS, [run_row(r) for r in runs])
+    return 0
+
+
+def show_run(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    run = client.get(f"/runs/{args.run_id}")
+    if args.output == "json":
+        print_json(run)
+        return 0
+    print_table(RUN_HEADERS, [run_row(run)])
+    details = [
+        ("Run type", run.get("runType")),
+        ("Created", run.get("createTime")),
+        ("Duration", format_duration(run)),
+        ("Error", run.get("runErrorMessage")),
+    ]
+    print()
+    for label, value in details:
+        if value:
+            print(f"{label}: {value}")
+    for image in run.get("outputImages") or []:
+        print(f"Output image: {image['registry']}/{image['repository']}:{image['tag']}@{image['digest']}")
+    return 0
+
+
+def logs(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    stream_log(client, args.run_id)
+    return 0
+
+
+def cancel_run(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    run = client.post(f"/runs/{args.run_id}/cancel")
+    if run.get("status") in TERMINAL:
+        sys.stderr.write(f"Run {args.run_id} was canceled\n")
+    else:
+        sys.stderr.write(f"Cancel requested for run {args.run_id} ({run.get('status')}); it stops within seconds\n")
+    return 0

@@ -1,0 +1,73 @@
+"""`slipway`: the command line for Slipway, shaped like `az acr build` and `az acr task`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from slipway_cli import commands
+from slipway_cli.client import CliError
+
+
+def _output(parser: argparse.ArgumentParser, default: str = "table") -> None:
+    parser.add_argument("-o", "--output", choices=["table", "json"], default=default, help="output format")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slipway", description="Build container images with Slipway.")
+    groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = groups.add_parser("build", help="build an image from a local folder (like `az acr build`)")
+    build.add_argument("context", metavar="CONTEXT", help="folder to build, e.g. '.'")
+    build.add_argument("-t", "--image", action="append", help="image name and tag; repeatable; {{.Run.ID}} works")
+    build.add_argument("-f", "--file", help="Dockerfile path relative to the context (default: Dockerfile)")
+    build.add_argument("--build-arg", action="append", metavar="K=V", help="build argument; repeatable")
+    build.add_argument("--target", help="multi-stage build target")
+    build.add_argument("--platform", help="os[/arch[/variant]], default linux/amd64")
+    build.add_argument("--no-push", action="store_true", help="build only; do not push")
+    build.add_argument("--no-cache", action="store_true", help="do not use the engine's layer cache")
+    build.add_argument("--no-logs", action="store_true", help="do not stream the log; wait for the result")
+    build.add_argument("--no-wait", action="store_true", help="return once the build is queued")
+    build.add_argument("--timeout", type=int, help="run timeout in seconds (default 3600, max 28800)")
+    _output(build)
+    build.set_defaults(handler=commands.build)
+
+    task = groups.add_parser("task", help="runs and tasks (like `az acr task`)")
+    task_commands = task.add_subparsers(dest="task_command", required=True, metavar="COMMAND")
+
+    list_runs = task_commands.add_parser("list-runs", help="list runs, newest first")
+    list_runs.add_argument("--top", type=int, default=15, help="how many runs (default 15)")
+    list_runs.add_argument("--run-status", help="only runs with this status (Queued, Running, Succeeded, …)")
+    _output(list_runs)
+    list_runs.set_defaults(handler=commands.list_runs)
+
+    show_run = task_commands.add_parser("show-run", help="show one run")
+    show_run.add_argument("--run-id", required=True)
+    _output(show_run)
+    show_run.set_defaults(handler=commands.show_run)
+
+    logs = task_commands.add_parser("logs", help="print a run's log, following it while it runs")
+    logs.add_argument("--run-id", required=True)
+    logs.set_defaults(handler=commands.logs)
+
+    cancel = task_commands.add_parser("cancel-run", help="cancel a queued or running run")
+    cancel.add_argument("--run-id", required=True)
+    cancel.set_defaults(handler=commands.cancel_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CliError as error:
+        sys.stderr.write(f"error: {error.message}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+import threading
+from datetime import UTC, datetime
+
+from core.memory_storage import MemoryBlobStore
+from core.run_log import LOGS_CONTAINER, RunLogWriter, read_log, trim_to_utf8_boundary
+from core.runs import RunStatus
+
+T0 = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
+
+
+def writer(blobs: MemoryBlobStore, **kwargs) -> RunLogWriter:
+    blobs.ensure_container(LOGS_CONTAINER)
+    log = RunLogWriter(blobs, "ca1", clock=lambda: T0, **kwargs)
+    log.open()
+    return log
+
+
+def test_service_lines_carry_acr_style_timestamps_and_output_is_kept_verbatim() -> None:
+    blobs = MemoryBlobStore()
+    log = writer(blobs)
+    log.line("Executing step ID: build")
+    log.write(b"Step 1/2 : FROM base\n")
+    log.close(RunStatus.SUCCEEDED)
+    chunk = read_log(blobs, "ca1", offset=0)
+    assert chunk is not None
+    assert chunk.data == b"2026/11/26 12:00:05 Executing step ID: build\nStep 1/2 : FROM base\n"
+    assert chunk.complete == "succeeded"
+    assert chunk.finished
+
+
+def test_output_reaches_storage_while_the_run_is_still_going() -> None:
+    blobs = MemoryBlobStore()
+    log = writer(blobs, flush_seconds=0.01)
+    log.write("building...\n")
+    appeared = threading.Event()
+    for _ in range(500):
+        chunk = read_log(blobs, "ca1", offset=0)
+        if chunk and chunk.data:
+            appeared.set()
+            break
+        threading.Event().wait(0.01)
+    assert appeared.is_set()
+    assert chunk is not None and chunk.complete is None
+    log.close(RunStatus.FAILED)
+
+
+def test_reading_from_an_offset_returns_only_new_bytes() -> None:
+    blobs = MemoryBlobStore()
+    log = writer(blobs)
+    log.write("abc")
+    log.flush()
+    first = read_log(blobs, "ca1", offset=0)
+    log.write("def")
+    log.close(RunStatus.CANCELED)
+    assert first is not None
+    second = read_log(blobs, "ca1", offset=first.next_offset)
+    assert second is not None
+    assert (first.data, second.data, second.complete) == (b"abc", b"def", "canceled")
+
+
+def test_a_redactor_sees_every_byte_before_it_is_stored() -> None:
+    blobs = MemoryBlobStore()
+    log = writer(blobs, redact=lambda data: data.replace(b"hunter2", b"***"))
+    log.write("password is hunter2\n")
+    log.close(RunStatus.SUCCEEDED)
+    assert read_log(blobs, "ca1", offset=0).data == b"password is ***\n"
+
+
+def test_a_log_that_was_never_written_reads_as_none() -> None:
+    assert read_log(MemoryBlobStore(), "ca9", offset=0) is None
+
+
+def test_cut_utf8_sequences_are_held_back_until_complete() -> None:
+    text = "naïve ☃ 😀".encode()
+    for cut in range(len(text) + 1):
+        kept = trim_to_utf8_boundary(text[:cut])
+        kept.decode("utf-8")  # never raises
+        assert text[:cut].startswith(kept)
+        assert cut - len(kept) < 4
