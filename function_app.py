@@ -6,9 +6,10 @@ Functions host in Azure and under `slipway_host` locally.
 
 import azure.functions as func
 
-from triggers import http_api, maintenance, run_worker
+from triggers import http_api, maintenance, run_worker, tasks_api
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(http_api.bp)  # HTTP API: contexts, quick builds, runs, logs, cancel
+app.register_functions(tasks_api.bp)  # HTTP API: tasks and their timers
 app.register_functions(run_worker.bp)  # queue "runs": the worker; "runs-poison": give up cleanly
 app.register_functions(maintenance.bp)  # timer: reap runs whose worker died

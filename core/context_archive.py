@@ -58,16 +58,17 @@ def inspect_context_archive(
     *,
     max_bytes: int,
     max_unpacked_bytes: int,
-    dockerfile: str,
+    dockerfile: str | None,
     max_entries: int = MAX_ENTRIES,
 ) -> ContextSummary:
     """Validate a build context archive in one streaming pass and summarise it.
 
-    `dockerfile` is the Dockerfile's path inside the context. Raises `InvalidContext` for unsafe,
+    `dockerfile` is the Dockerfile's path inside the context (None: no file is required, as for task
+    runs whose task file is sent inline). Raises `InvalidContext` for unsafe,
     corrupt or incomplete archives and `ContextTooLarge` for archives over either size limit or
     with more than `max_entries` entries (the only state kept per entry is a hash of its name).
     """
-    wanted = _normalise_dockerfile(dockerfile)
+    wanted = _normalise_dockerfile(dockerfile) if dockerfile is not None else None
     raw = _RawReader(source, max_bytes)
     head = raw.read()
     if not head:
@@ -289,11 +290,13 @@ class _EntryCheck:
         self.files.add(hash(name))
         self.file_count += 1
 
-    def finish(self, wanted: str) -> str:
-        """Run the checks that need the whole archive; returns the Dockerfile's path in it."""
+    def finish(self, wanted: str | None) -> str:
+        """Run the checks that need the whole archive; returns the Dockerfile's path in it ("" if none)."""
         escaping = find_escaping_link(self.symlinks)
         if escaping is not None:
             raise _link_error(*escaping)
+        if wanted is None:
+            return ""
         candidates = [wanted, "dockerfile"] if wanted == "Dockerfile" else [wanted]
         for candidate in candidates:
             if hash(candidate) in self.files or self._link_reaches_file(candidate):

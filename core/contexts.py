@@ -107,6 +107,26 @@ def download_context(
     return actual
 
 
+def fetch_context(
+    blobs: BlobStore,
+    source_location: str,
+    destination: Path,
+    *,
+    max_bytes: int,
+    max_unpacked_bytes: int,
+    expected_sha256: str | None,
+    dockerfile: str | None,
+) -> None:
+    """Download an uploaded context and check it is a safe, complete archive (see `context_archive`)."""
+    from core.context_archive import inspect_context_archive
+
+    download_context(blobs, source_location, destination, max_bytes=max_bytes, expected_sha256=expected_sha256)
+    with destination.open("rb") as source:
+        inspect_context_archive(
+            source, max_bytes=max_bytes, max_unpacked_bytes=max_unpacked_bytes, dockerfile=dockerfile
+        )
+
+
 def read_dockerfile(archive: Path, dockerfile: str, *, limit: int = 1 << 20) -> str:
     """The Dockerfile's text from a context archive (already validated, so the member exists)."""
     wanted = dockerfile.removeprefix("./")

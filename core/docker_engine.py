@@ -1,9 +1,12 @@
 """Docker Engine API adapter (`docker` SDK) implementing `core.engine.ContainerEngine`.
 
-Long calls (build, push) stream JSON messages; we read them ourselves so that (1) output reaches the
-log as it is produced, (2) errors that the engine reports inside a 200 response are not missed, and
-(3) a cancel or timeout can shut the connection, which makes the engine abort the build and remove
-its intermediate container. No `docker.errors` or `requests` type leaves this module.
+Long calls (build, push, pull) stream JSON messages; we read them ourselves so that (1) output
+reaches the log as it is produced, (2) errors that the engine reports inside a 200 response are not
+missed, and (3) a cancel or timeout can shut the connection, which makes the engine abort the build
+and remove its intermediate container. Step containers live in `core.docker_containers`, networks
+and volumes in `core.docker_volumes`; this class is their one entry point and owns the API client
+(one per engine, with a connection pool large enough for many parallel steps). No
+`docker.errors` or `requests` type leaves these modules.
 """
 
 from __future__ import annotations
@@ -13,13 +16,25 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
 import docker
 import requests
 from docker.errors import DockerException, NotFound
+from docker.utils import parse_repository_tag
 
-from core.engine import BuildOptions, Cancellation, OperationCanceled, OutputSink, RegistryAuth, StepFailed
+from core import docker_containers, docker_volumes
+from core.engine import (
+    BuildOptions,
+    Cancellation,
+    ContainerExit,
+    ContainerSpec,
+    OperationCanceled,
+    OutputSink,
+    RegistryAuth,
+    StepFailed,
+)
 from core.errors import EngineError
 
 _DECODER = json.JSONDecoder()
@@ -55,10 +70,20 @@ def _progress_line(message: Mapping[str, Any]) -> str | None:
     return f"{layer}: {status}\n" if layer else f"{status}\n"
 
 
+def _auth_header(auth: RegistryAuth | None) -> dict[str, str]:
+    config: dict[str, str] = {}
+    if auth is not None:
+        config = {"username": auth.username, "password": auth.password}
+        if auth.server:
+            config["serveraddress"] = auth.server
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(config).encode()).decode()}
+
+
 class DockerEngine:
-    def __init__(self, base_url: str | None = None, *, timeout: int = 120) -> None:
+    def __init__(self, base_url: str | None = None, *, timeout: int = 120, max_connections: int = 64) -> None:
         self._base_url = base_url
         self._timeout = timeout
+        self._max_connections = max_connections
         self._client: docker.APIClient | None = None
         self._lock = threading.Lock()
 
@@ -67,7 +92,11 @@ class DockerEngine:
         with self._lock:
             if self._client is None:
                 try:
-                    kwargs: dict[str, Any] = {"version": "auto", "timeout": self._timeout}
+                    kwargs: dict[str, Any] = {
+                        "version": "auto",
+                        "timeout": self._timeout,
+                        "max_pool_size": self._max_connections,
+                    }
                     if self._base_url:
                         kwargs["base_url"] = self._base_url
                     self._client = docker.APIClient(**kwargs)
@@ -190,12 +219,7 @@ class DockerEngine:
         repository, _, tag = reference.rpartition(":")
         if not repository or "/" in tag:
             repository, tag = reference, "latest"
-        auth_config: dict[str, str] = {}
-        if auth is not None:
-            auth_config = {"username": auth.username, "password": auth.password}
-            if auth.server:
-                auth_config["serveraddress"] = auth.server
-        headers = {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(auth_config).encode()).decode()}
+        headers = _auth_header(auth)
         digest = ""
         for message in self._stream(
             f"/images/{repository}/push",
@@ -225,21 +249,120 @@ class DockerEngine:
         except (DockerException, requests.RequestException) as error:
             raise EngineError(f"cannot inspect image {reference}: {error}") from error
 
-    def remove_labeled(self, labels: Mapping[str, str]) -> int:
-        filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-        removed = 0
+    def pull(
+        self,
+        reference: str,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> None:
+        repository, tag = parse_repository_tag(reference)
         try:
-            for container in self.api.containers(all=True, filters=filters):
-                self.api.remove_container(container["Id"], force=True, v=True)
-                removed += 1
-            for network in self.api.networks(filters=filters):
-                self.api.remove_network(network["Id"])
-                removed += 1
-            for volume in (self.api.volumes(filters=filters) or {}).get("Volumes") or []:
-                self.api.remove_volume(volume["Name"], force=True)
-                removed += 1
-        except NotFound:
-            pass  # removed concurrently, which is the goal
-        except (DockerException, requests.RequestException) as error:
-            raise EngineError(f"cleanup of Docker objects labelled {dict(labels)} failed: {error}") from error
-        return removed
+            for message in self._stream(
+                "/images/create",
+                params={"fromImage": repository, "tag": tag or "latest"},
+                data=None,
+                headers=_auth_header(auth),
+                cancellation=cancellation,
+            ):
+                if "error" in message:
+                    detail = message.get("errorDetail") or {}
+                    raise StepFailed(str(detail.get("message") or message["error"]).strip())
+                line = _progress_line(message)
+                if line:
+                    on_output(line)
+        except StepFailed as failure:
+            raise StepFailed(
+                f"cannot pull image '{reference}': {failure}. Images must be in a registry the Docker engine can "
+                "reach, or built by an earlier step of this run"
+            ) from failure
+
+    def _pull_for_run(self, auth: RegistryAuth | None) -> docker_containers.PullImage:
+        def pull(reference: str, on_output: OutputSink, cancellation: Cancellation) -> None:
+            self.pull(reference, auth=auth, on_output=on_output, cancellation=cancellation)
+
+        return pull
+
+    def run_container(
+        self,
+        spec: ContainerSpec,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> ContainerExit:
+        if cancellation.is_set:
+            raise OperationCanceled(cancellation.reason or "canceled")
+        container_id = docker_containers.create_container(
+            self.api,
+            spec,
+            detach=False,
+            pull=self._pull_for_run(auth),
+            on_output=on_output,
+            cancellation=cancellation,
+        )
+        return docker_containers.run_attached(
+            self.api, spec, container_id, on_output=on_output, cancellation=cancellation
+        )
+
+    def start_container(
+        self,
+        spec: ContainerSpec,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> str:
+        if cancellation.is_set:
+            raise OperationCanceled(cancellation.reason or "canceled")
+        container_id = docker_containers.create_container(
+            self.api,
+            spec,
+            detach=True,
+            pull=self._pull_for_run(auth),
+            on_output=on_output,
+            cancellation=cancellation,
+        )
+        return docker_containers.run_detached(self.api, spec, container_id, cancellation=cancellation)
+
+    def remove_container(self, container_id: str) -> None:
+        docker_containers.remove(self.api, container_id)
+
+    def create_network(self, name: str, *, driver: str | None, ipv6: bool, labels: Mapping[str, str]) -> None:
+        docker_volumes.create_network(self.api, name, driver=driver, ipv6=ipv6, labels=labels)
+
+    def network_exists(self, name: str) -> bool:
+        return docker_volumes.network_exists(self.api, name)
+
+    def remove_network(self, name: str) -> None:
+        docker_volumes.remove_network(self.api, name)
+
+    def create_volume(self, name: str, *, labels: Mapping[str, str]) -> None:
+        docker_volumes.create_volume(self.api, name, labels=labels)
+
+    def remove_volume(self, name: str) -> None:
+        docker_volumes.remove_volume(self.api, name)
+
+    def write_volume(
+        self,
+        volume: str,
+        archive: BinaryIO | Iterable[bytes],
+        *,
+        labels: Mapping[str, str],
+        cancellation: Cancellation,
+    ) -> None:
+        docker_volumes.write_volume(self.api, volume, archive, labels=labels, cancellation=cancellation)
+
+    def read_volume(
+        self,
+        volume: str,
+        path: str,
+        *,
+        labels: Mapping[str, str],
+        cancellation: Cancellation,
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        return docker_volumes.read_volume(self.api, volume, path, labels=labels, cancellation=cancellation)
+
+    def remove_labeled(self, labels: Mapping[str, str]) -> int:
+        return docker_volumes.remove_labeled(self.api, labels)

@@ -3,12 +3,18 @@
 `core.docker_engine.DockerEngine` implements it over the Docker Engine API; unit tests use
 `core.memory_engine.FakeEngine`. Long operations take a `Cancellation` so a cancel request or a
 timeout stops them within moments, and report their output through `on_output` as it arrives.
+
+Besides builds and pushes, the port runs step containers (`run_container` waits for the exit code,
+`start_container` leaves a detached one running) and manages the run's networks and volumes.
+Volumes are filled and read as tar streams (`write_volume`, `read_volume`), so a workspace folder
+can flow from a volume into a build without touching the worker's disk.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -76,6 +82,10 @@ class StepFailed(Exception):
     """The work itself failed (non-zero exit, build error, push refused); the run ends Failed."""
 
 
+class VolumePathNotFound(StepFailed):
+    """`read_volume` was asked for a path that does not exist in the volume."""
+
+
 @dataclass(frozen=True)
 class RegistryAuth:
     username: str
@@ -93,6 +103,50 @@ class BuildOptions:
     no_cache: bool = False
     pull: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResourceLimits:
+    """Limits every step container gets (`docker run --memory --pids-limit`); None leaves one unset."""
+
+    memory_bytes: int | None = 4 << 30
+    pids: int | None = 4096
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    volume: str  # engine volume name
+    path: str  # absolute path in the container
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One `docker run` of a step, in engine terms (names are the engine's, not the task file's)."""
+
+    image: str
+    args: tuple[str, ...] = ()
+    name: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    entrypoint: str | None = None  # `--entrypoint`: one executable, as the docker CLI sets it
+    working_dir: str | None = None  # None: the image's WORKDIR
+    user: str | None = None
+    privileged: bool = False  # also decides `no-new-privileges`: set unless privileged
+    network: str | None = None  # engine network name; None: the engine's default
+    aliases: tuple[str, ...] = ()  # DNS names on `network` (the step id)
+    ports: tuple[str, ...] = ()  # `-p` values, e.g. "8080:80", "127.0.0.1:8080:80/tcp"
+    expose: tuple[str, ...] = ()  # `--expose` values, e.g. "80", "9000-9002/udp"
+    cpus: float | None = None
+    mounts: tuple[VolumeMount, ...] = ()
+    limits: ResourceLimits = ResourceLimits()
+    keep: bool = False  # True: never removed when interrupted; the run's cleanup removes it
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    container_id: str
+    exit_code: int
 
 
 class ContainerEngine(Protocol):
@@ -124,4 +178,86 @@ class ContainerEngine(Protocol):
 
     def remove_labeled(self, labels: Mapping[str, str]) -> int:
         """Force-remove containers, then networks and volumes, carrying all of `labels`."""
+        ...
+
+    def pull(
+        self,
+        reference: str,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> None:
+        """Pull an image; `StepFailed` naming it when no registry serves it."""
+        ...
+
+    def run_container(
+        self,
+        spec: ContainerSpec,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> ContainerExit:
+        """`docker run` in the foreground: create (pulling a missing image), start, stream, wait.
+
+        The exited container is left for the caller to remove (it knows whether to keep it); if the
+        run is interrupted (`OperationCanceled`, errors) the container is killed, and removed unless
+        `spec.keep`.
+        """
+        ...
+
+    def start_container(
+        self,
+        spec: ContainerSpec,
+        *,
+        auth: RegistryAuth | None,
+        on_output: OutputSink,
+        cancellation: Cancellation,
+    ) -> str:
+        """`docker run --detach`: create (pulling a missing image) and start; returns the container ID."""
+        ...
+
+    def remove_container(self, container_id: str) -> None:
+        """Kill and remove a container with its anonymous volumes; a missing one is not an error."""
+        ...
+
+    def create_network(self, name: str, *, driver: str | None, ipv6: bool, labels: Mapping[str, str]) -> None: ...
+
+    def network_exists(self, name: str) -> bool: ...
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network; a missing one is not an error."""
+        ...
+
+    def create_volume(self, name: str, *, labels: Mapping[str, str]) -> None: ...
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a volume; a missing one is not an error."""
+        ...
+
+    def write_volume(
+        self,
+        volume: str,
+        archive: BinaryIO | Iterable[bytes],
+        *,
+        labels: Mapping[str, str],
+        cancellation: Cancellation,
+    ) -> None:
+        """Extract a tar (plain, gzip, bzip2 or xz) into the volume's root."""
+        ...
+
+    def read_volume(
+        self,
+        volume: str,
+        path: str,
+        *,
+        labels: Mapping[str, str],
+        cancellation: Cancellation,
+    ) -> AbstractContextManager[Iterator[bytes]]:
+        """A tar stream of `path` (relative to the volume root) as the Engine API gives it.
+
+        A file gives one entry named after it; a folder named with a trailing `/.` gives its
+        contents at the root of the archive (`./Dockerfile`, …). `VolumePathNotFound` if absent.
+        """
         ...

@@ -1,114 +1,84 @@
 """Performs a `Plan` on a container engine: the `when` DAG in parallel, timeouts, fail-fast, cancel.
 
-Steps whose dependencies have all succeeded start at once, each on its own thread (ACR sets no
-concurrency limit either). The first failing step without `ignoreErrors` cancels the steps still
-running and nothing new starts; steps that never ran are reported as skipped. A step's own timeout,
-the run's timeout and a user's cancel all arrive through `Cancellation`s, so the engine call in
-progress is interrupted rather than waited for.
+The run's networks and volumes are set up first (`core.run_environment`) and removed at the end,
+whatever happened. Steps whose dependencies have all succeeded start at once, each on its own
+thread (ACR sets no concurrency limit either); `core.step_runners` performs them. The first failing
+step without `ignoreErrors` cancels the steps still running and nothing new starts; steps that never
+ran are reported as skipped. A step's own timeout (counted after its `startDelay`, as in acb), the
+run's timeout and a user's cancel all arrive through `Cancellation`s, so the engine call in progress
+is interrupted (its container killed) rather than waited for.
 
-The log reads like ACR's: `Executing step ID: …`, `Step ID: … marked as successful (elapsed time in
-seconds: …)`.
+The log reads like ACR's: `Executing step ID: …`, `Launching container with name: …`, `Step ID: …
+marked as successful (elapsed time in seconds: …)`. When steps can run in parallel, each line of a
+step's output starts with `[step-id] ` (`core.log_prefix`).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from graphlib import TopologicalSorter
-from typing import BinaryIO, Protocol
 
-from core.dockerfile_deps import DockerfileDependencies, scan_dependencies
-from core.engine import (
-    Cancellation,
-    ContainerEngine,
-    OperationCanceled,
-    RegistryAuth,
-    StepFailed,
+from core.engine import Cancellation, ContainerEngine, OperationCanceled, ResourceLimits, StepFailed
+from core.errors import SlipwayError
+from core.execution import (
+    CANCELED_BY_USER,
+    RUN_LABEL,
+    RUN_TIMED_OUT,
+    STACK_LABEL,
+    STEP_FAILED,
+    STEP_TIMED_OUT,
+    BuiltImage,
+    Execution,
+    ExecutionContext,
+    Outcome,
+    PushedImage,
+    RunLog,
+    Sleep,
+    StepResult,
+    StepState,
+    wait_unless_canceled,
 )
-from core.errors import InvalidDockerfile, SlipwayError
-from core.plan import BuildStep, Plan, PushStep, Step
+from core.log_prefix import StepOutput, has_parallel_steps
+from core.plan import BuildStep, CmdStep, Plan, PushStep, Step, WorkspacePath
+from core.run_environment import RunEnvironment
+from core.step_runners import StepRecord, StepRunner
 
-CANCELED_BY_USER = "canceled"
-RUN_TIMED_OUT = "run-timeout"
-STEP_TIMED_OUT = "step-timeout"
-STEP_FAILED = "step-failed"
-
-
-class StepState(StrEnum):
-    SUCCESSFUL = "successful"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELED = "canceled"
-    TIMED_OUT = "timedout"
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    CANCELED = "Canceled"
-    TIMEOUT = "Timeout"
-    ERROR = "Error"
+__all__ = [
+    "CANCELED_BY_USER",
+    "RUN_TIMED_OUT",
+    "STEP_FAILED",
+    "STEP_TIMED_OUT",
+    "BuiltImage",
+    "Execution",
+    "ExecutionContext",
+    "Executor",
+    "Outcome",
+    "PushedImage",
+    "RunLog",
+    "StepResult",
+    "StepState",
+]
 
 
-@dataclass(frozen=True)
-class StepResult:
-    step_id: str
-    state: StepState
-    elapsed: float = 0.0
-    error: str | None = None
-    started: datetime | None = None
-    # True when the platform (engine, storage) failed rather than the user's work: the run ends Error.
-    infrastructure: bool = False
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIMITS = ResourceLimits()
 
 
 @dataclass(frozen=True)
-class BuiltImage:
-    step_id: str
-    tags: tuple[str, ...]
-    image_id: str
-    dependencies: DockerfileDependencies
+class _RunState:
+    """What every step thread of one execution shares."""
 
-
-@dataclass(frozen=True)
-class PushedImage:
-    reference: str
-    digest: str
-
-
-@dataclass(frozen=True)
-class Execution:
-    outcome: Outcome
-    steps: tuple[StepResult, ...]
-    built: tuple[BuiltImage, ...] = ()
-    pushed: tuple[PushedImage, ...] = ()
-    failure: str | None = None
-
-
-class RunLog(Protocol):
-    def write(self, data: bytes | str) -> None: ...
-
-    def line(self, message: str) -> None: ...
-
-
-class ExecutionContext(Protocol):
-    def open_build_context(self, step: BuildStep) -> tuple[BinaryIO, str]:
-        """The tar context for a build step and the text of its Dockerfile."""
-        ...
-
-    def registry_auth(self, reference: str) -> RegistryAuth | None: ...
-
-
-@dataclass
-class _StepRun:
-    """Mutable record of what one step produced, filled on its thread."""
-
-    built: list[BuiltImage] = field(default_factory=list)
-    pushed: list[PushedImage] = field(default_factory=list)
+    runner: StepRunner
+    environment: RunEnvironment
+    cancellation: Cancellation  # the steps' parent: fires on a failure, a cancel or the run timeout
+    finished: queue.Queue[tuple[str, StepResult]]
 
 
 class Executor:
@@ -119,8 +89,9 @@ class Executor:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = wait_unless_canceled,
         push_backoff_seconds: float = 1.0,
+        limits: ResourceLimits = DEFAULT_LIMITS,
     ) -> None:
         self._engine = engine
         self._log = log
@@ -128,28 +99,71 @@ class Executor:
         self._clock = clock
         self._sleep = sleep
         self._push_backoff = push_backoff_seconds
+        self._limits = limits
 
     def execute(self, plan: Plan, context: ExecutionContext, cancellation: Cancellation) -> Execution:
         for note in plan.notes:
             self._log.line(note)
+        environment = RunEnvironment(
+            self._engine,
+            plan,
+            self._log,
+            run_id=context.run_id,
+            labels={RUN_LABEL: context.run_id, STACK_LABEL: context.stack},
+            archive=context.archive,
+        )
+        try:
+            try:
+                environment.set_up(cancellation)
+            except (StepFailed, OperationCanceled, SlipwayError) as error:
+                return self._not_started(plan, cancellation, error)
+            runner = StepRunner(
+                self._engine,
+                self._log,
+                environment,
+                context,
+                sleep=self._sleep,
+                push_backoff_seconds=self._push_backoff,
+                limits=self._limits,
+            )
+            return self._run_steps(plan, runner, environment, cancellation)
+        finally:
+            environment.tear_down()
+
+    def _not_started(self, plan: Plan, cancellation: Cancellation, error: Exception) -> Execution:
+        steps = tuple(StepResult(s.id, StepState.SKIPPED) for s in plan.steps)
+        if isinstance(error, OperationCanceled):
+            return Execution(outcome=self._outcome(cancellation, None), steps=steps, failure=cancellation.reason)
+        message = error.message if isinstance(error, SlipwayError) else str(error)
+        self._log.line(f"Failed to set up the run: {message}")
+        outcome = Outcome.ERROR if isinstance(error, SlipwayError) else Outcome.FAILED
+        return Execution(outcome=outcome, steps=steps, failure=message)
+
+    def _run_steps(
+        self, plan: Plan, runner: StepRunner, environment: RunEnvironment, cancellation: Cancellation
+    ) -> Execution:
         steps_by_id: Mapping[str, Step] = {step.id: step for step in plan.steps}
         sorter: TopologicalSorter[str] = TopologicalSorter({s.id: s.depends_on for s in plan.steps})
         sorter.prepare()
+        prefixed = has_parallel_steps(plan.steps)
         # Siblings are stopped through this child when a step fails; the parent stays untouched so
         # the outcome can tell a failure from a cancel or a run timeout.
         steps_cancellation = cancellation.child()
         finished: queue.Queue[tuple[str, StepResult]] = queue.Queue()
-        records: dict[str, _StepRun] = {}
+        shared = _RunState(runner, environment, steps_cancellation, finished)
+        records: dict[str, StepRecord] = {}
         results: dict[str, StepResult] = {}
         running = 0
         first_failure: StepResult | None = None
         while sorter.is_active():
             if first_failure is None and not steps_cancellation.is_set:
                 for step_id in sorter.get_ready():
-                    record = records.setdefault(step_id, _StepRun())
+                    step = steps_by_id[step_id]
+                    record = records.setdefault(step_id, StepRecord())
+                    output = StepOutput(self._log, f"[{step_id}] " if prefixed else None)
                     thread = threading.Thread(
                         target=self._run_step_thread,
-                        args=(steps_by_id[step_id], context, steps_cancellation, record, finished),
+                        args=(step, output, record, shared),
                         name=f"step-{step_id}",
                         daemon=True,
                     )
@@ -160,8 +174,7 @@ class Executor:
             step_id, result = finished.get()
             running -= 1
             results[step_id] = result
-            step = steps_by_id[step_id]
-            if result.state is StepState.SUCCESSFUL or (result.state is StepState.FAILED and step.ignore_errors):
+            if result.state is StepState.SUCCESSFUL:
                 sorter.done(step_id)
             elif first_failure is None:
                 first_failure = result
@@ -172,8 +185,8 @@ class Executor:
         return Execution(
             outcome=self._outcome(cancellation, first_failure),
             steps=ordered,
-            built=tuple(b for s in plan.steps for b in records.get(s.id, _StepRun()).built),
-            pushed=tuple(p for s in plan.steps for p in records.get(s.id, _StepRun()).pushed),
+            built=tuple(b for s in plan.steps for b in records.get(s.id, StepRecord()).built),
+            pushed=tuple(p for s in plan.steps for p in records.get(s.id, StepRecord()).pushed),
             failure=first_failure.error if first_failure else cancellation.reason,
         )
 
@@ -189,28 +202,26 @@ class Executor:
             return Outcome.CANCELED
         return Outcome.ERROR if first_failure.infrastructure else Outcome.FAILED
 
-    def _run_step_thread(
-        self,
-        step: Step,
-        context: ExecutionContext,
-        parent: Cancellation,
-        record: _StepRun,
-        finished: queue.Queue[tuple[str, StepResult]],
-    ) -> None:
+    def _run_step_thread(self, step: Step, output: StepOutput, record: StepRecord, run: _RunState) -> None:
+        parent = run.cancellation
         started = self._monotonic()
         started_at = self._clock()
+        self._log.line(self._executing_line(step, run.environment))
+        for note in step.notes if isinstance(step, BuildStep | CmdStep) else ():
+            self._log.line(note)
         step_cancellation = parent.child()
-        timer = threading.Timer(step.timeout, step_cancellation.cancel, args=(STEP_TIMED_OUT,))
-        timer.daemon = True
-        timer.start()
-        self._log.line(
-            f"Executing step ID: {step.id}. Timeout(sec): {step.timeout}, Working directory: '', Network: ''"
-        )
+        timer: threading.Timer | None = None
         try:
-            if isinstance(step, BuildStep):
-                self._build(step, context, step_cancellation, record)
-            else:
-                self._push(step, context, step_cancellation, record)
+            delay = step.start_delay if isinstance(step, PushStep) else step.control.start_delay
+            if delay > 0:
+                self._log.line(f"Waiting {delay} seconds before executing step ID: {step.id}")
+                self._sleep(delay, step_cancellation)
+                if step_cancellation.is_set:
+                    raise OperationCanceled(step_cancellation.reason or CANCELED_BY_USER)
+            timer = threading.Timer(step.timeout, step_cancellation.cancel, args=(STEP_TIMED_OUT,))
+            timer.daemon = True
+            timer.start()
+            run.runner.run(step, output, step_cancellation, record)
             result = StepResult(step.id, StepState.SUCCESSFUL, self._monotonic() - started, started=started_at)
         except OperationCanceled as stop:
             state = StepState.TIMED_OUT if stop.reason == STEP_TIMED_OUT else StepState.CANCELED
@@ -229,63 +240,48 @@ class Executor:
                 started=started_at,
                 infrastructure=True,
             )
+        except Exception as error:  # the step thread's boundary: the run must learn the step ended
+            logger.exception("step %s crashed", step.id)
+            result = StepResult(
+                step.id,
+                StepState.FAILED,
+                self._monotonic() - started,
+                f"internal error in the Slipway worker: {type(error).__name__}",
+                started=started_at,
+                infrastructure=True,
+            )
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
+            output.flush()
+        ignorable = result.state in {StepState.FAILED, StepState.TIMED_OUT} and not result.infrastructure
+        if step.ignore_errors and ignorable and not parent.is_set:
+            # acb marks such a step successful and its dependents go on; the error stays on record.
+            self._log.line(
+                f"Step ID: {step.id} encountered an error: {result.error}, but is set to ignore errors. Continuing..."
+            )
+            result = replace(result, state=StepState.SUCCESSFUL)
         self._report(step, result)
-        finished.put((step.id, result))
+        run.finished.put((step.id, result))
+
+    @staticmethod
+    def _executing_line(step: Step, environment: RunEnvironment) -> str:
+        working_directory, network = "", ""
+        if isinstance(step, CmdStep):
+            working_directory = step.working_directory or ""
+            network = environment.network_for(step.network)[1]
+        elif isinstance(step, BuildStep) and isinstance(step.context, WorkspacePath):
+            working_directory = step.context.path
+        return (
+            f"Executing step ID: {step.id}. Timeout(sec): {step.timeout}, "
+            f"Working directory: '{working_directory}', Network: '{network}'"
+        )
 
     def _report(self, step: Step, result: StepResult) -> None:
         elapsed = f"elapsed time in seconds: {result.elapsed:.6f}"
         if result.state is StepState.SUCCESSFUL:
             self._log.line(f"Step ID: {step.id} marked as successful ({elapsed})")
-        elif result.state is StepState.FAILED and step.ignore_errors:
-            self._log.line(f"Step ID: {step.id} failed but ignoreErrors is set; marked as successful ({elapsed})")
         elif result.state is StepState.CANCELED:
             self._log.line(f"Step ID: {step.id} was canceled ({elapsed})")
         else:
             self._log.line(f"Step ID: {step.id} marked as {result.state.value} ({elapsed}): {result.error}")
-
-    def _build(self, step: BuildStep, context: ExecutionContext, cancellation: Cancellation, record: _StepRun) -> None:
-        self._log.line("Scanning for dependencies...")
-        archive, dockerfile_text = context.open_build_context(step)
-        with archive:
-            try:
-                dependencies = scan_dependencies(
-                    dockerfile_text, build_args=step.options.build_args, target=step.options.target
-                )
-            except InvalidDockerfile as error:
-                raise StepFailed(error.message) from error
-            self._log.line("Successfully scanned dependencies")
-            image_id = self._engine.build(archive, step.options, on_output=self._log.write, cancellation=cancellation)
-        self._log.line(f"Successfully executed container: {step.id}")
-        record.built.append(BuiltImage(step.id, step.options.tags, image_id, dependencies))
-
-    def _push(self, step: PushStep, context: ExecutionContext, cancellation: Cancellation, record: _StepRun) -> None:
-        for reference in step.images:
-            record.pushed.append(self._push_one(reference, step, context, cancellation))
-
-    def _push_one(
-        self, reference: str, step: PushStep, context: ExecutionContext, cancellation: Cancellation
-    ) -> PushedImage:
-        last_error = ""
-        for attempt in range(1, step.attempts + 1):
-            if attempt > 1 and cancellation.wait(self._push_backoff * 2 ** (attempt - 2)):
-                raise OperationCanceled(cancellation.reason or CANCELED_BY_USER)
-            self._log.line(f"Pushing image: {reference}, attempt {attempt}")
-            try:
-                digest = self._engine.push(
-                    reference,
-                    auth=context.registry_auth(reference),
-                    on_output=self._log.write,
-                    cancellation=cancellation,
-                )
-            except StepFailed as failure:
-                last_error = str(failure)
-                self._log.write(f"{last_error}\n")
-                continue
-            self._log.line(f"Successfully pushed image: {reference}")
-            return PushedImage(reference, digest)
-        raise StepFailed(
-            f"failed to push image {reference} after {step.attempts} attempts: {last_error}. "
-            "Check that the registry is reachable from the Docker engine and accepts this image name"
-        )

@@ -69,7 +69,7 @@ def _bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def _platform(value: Any) -> str:
+def parse_platform(value: Any) -> str:
     if value is None:
         return "linux/amd64"
     if isinstance(value, Mapping):
@@ -85,7 +85,7 @@ def _platform(value: Any) -> str:
     return text if "/" in text else f"{text}/amd64"
 
 
-def _timeout(value: Any, default: int) -> int:
+def parse_timeout(value: Any, default: int) -> int:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
@@ -145,9 +145,9 @@ def parse_quick_build_request(body: Mapping[str, Any], *, default_timeout: int) 
         push=_bool(body, "isPushEnabled", True),
         build_args=_build_args(body.get("arguments")),
         target=target or None,
-        platform=_platform(body.get("platform")),
+        platform=parse_platform(body.get("platform")),
         no_cache=_bool(body, "noCache", False),
-        timeout=_timeout(body.get("timeout"), default_timeout),
+        timeout=parse_timeout(body.get("timeout"), default_timeout),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.errors import StorageError
+from core.log_masking import StreamRedactor
 from core.ports import BlobStore
 from core.runs import RunStatus
 
@@ -53,15 +54,17 @@ class RunLogWriter:
         *,
         clock: Callable[[], datetime],
         flush_seconds: float = 0.2,
-        redact: Callable[[bytes], bytes] | None = None,
+        redactor: StreamRedactor | None = None,
     ) -> None:
         self._blobs = blobs
         self._name = log_blob_name(run_id)
         self._clock = clock
         self._flush_seconds = flush_seconds
-        self._redact = redact
+        self._redactor = redactor
         self._buffer = bytearray()
         self._lock = threading.Lock()
+        # Chunks must reach the redactor and the blob in stream order: one flush at a time.
+        self._flush_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._blocks = 0
@@ -99,13 +102,15 @@ class RunLogWriter:
             self.flush()
 
     def flush(self) -> None:
-        with self._lock:
-            pending = bytes(self._buffer)
-            self._buffer.clear()
-        if not pending:
-            return
-        if self._redact is not None:
-            pending = self._redact(pending)
+        with self._flush_lock:
+            with self._lock:
+                pending = bytes(self._buffer)
+                self._buffer.clear()
+            if self._redactor is not None:
+                pending = self._redactor.feed(pending)
+            self._append(pending)
+
+    def _append(self, pending: bytes) -> None:
         for start in range(0, len(pending), _MAX_BLOCK):
             try:
                 self._blobs.append(LOGS_CONTAINER, self._name, pending[start : start + _MAX_BLOCK])
@@ -121,6 +126,9 @@ class RunLogWriter:
         if self._flusher is not None:
             self._flusher.join(timeout=30)
         self.flush()
+        if self._redactor is not None:
+            with self._flush_lock:
+                self._append(self._redactor.flush())  # the tail held back in case it began a secret
         self._blobs.set_metadata(LOGS_CONTAINER, self._name, {"Complete": status.log_completion})
 
 

@@ -7,15 +7,20 @@ without a record; if the message cannot be sent, the run is marked Error rather 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from core.contexts import UploadTicket, check_uploaded_context, create_upload_ticket
+from core.contexts import UploadTicket, check_uploaded_context, create_upload_ticket, fetch_context
 from core.errors import InvalidRequest, SlipwayError, StorageError
-from core.quick_build import parse_quick_build_request, render_image_names
+from core.plan_view import describe_plan
+from core.quick_build import parse_platform, parse_quick_build_request, plan_quick_build, render_image_names
 from core.run_log import LogChunk, RunLogWriter, read_log
 from core.run_values import run_values
 from core.runs import Run, RunStatus, RunType, new_run, request_cancel, transition
+from core.task_planner import PlanPolicy
+from core.task_runs import PlaceholderSecrets, parse_task_run_request, prepare_task_run
 from core.wiring import RUNS_QUEUE, Services
 
 MAX_TOP = 1000
@@ -53,6 +58,99 @@ def schedule_quick_build(services: Services, body: Mapping[str, Any]) -> Run:
     render_image_names(request, run_values(run, registry=settings.registry, started=now), registry=settings.registry)
     services.runs.create(run)
     return enqueue_run(services, run)
+
+
+def schedule_run(services: Services, body: Mapping[str, Any]) -> Run:
+    """Like ACR's scheduleRun: a DockerBuildRequest, EncodedTaskRunRequest or FileTaskRunRequest."""
+    kind = body.get("type", "DockerBuildRequest")
+    if kind == "DockerBuildRequest":
+        return schedule_quick_build(services, body)
+    return schedule_task_run(services, body)
+
+
+def _task_run_values(services: Services, run: Run) -> dict[str, str]:
+    return run_values(run, registry=services.settings.registry, started=services.clock())
+
+
+def _policy(services: Services) -> PlanPolicy:
+    settings = services.settings
+    return PlanPolicy(allow_privileged=settings.allow_privileged, allow_host_network=settings.allow_host_network)
+
+
+def schedule_task_run(services: Services, body: Mapping[str, Any]) -> Run:
+    """Queue a quick run of a task file (`az acr run`); inline files are checked before queuing."""
+    services.ensure_storage()
+    settings = services.settings
+    request = parse_task_run_request(body, default_timeout=settings.default_timeout_seconds)
+    if request.source_location is not None:
+        check_uploaded_context(services.blobs, request.source_location, max_bytes=settings.max_context_bytes)
+    run_id, number = services.runs.next_run_id()
+    run = new_run(
+        run_id=run_id,
+        number=number,
+        run_type=RunType.QUICK_RUN,
+        request=request.to_document(),
+        now=services.clock(),
+        platform=request.platform,
+        timeout=request.timeout,
+    )
+    if request.source_location is None:
+        # Everything the file needs is in the request: a mistake is a 400 now, not a failed run later.
+        prepare_task_run(
+            request,
+            archive=None,
+            run=_task_run_values(services, run),
+            image_aliases=settings.image_aliases,
+            policy=_policy(services),
+            secret_resolver=PlaceholderSecrets(),
+        )
+    services.runs.create(run)
+    return enqueue_run(services, run)
+
+
+def dry_run(services: Services, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Render, check and plan a run without running anything (ACR has no such thing)."""
+    services.ensure_storage()
+    settings = services.settings
+    kind = body.get("type", "DockerBuildRequest")
+    placeholder = new_run(
+        run_id="dryrun",
+        number=1,
+        run_type=RunType.QUICK_RUN,
+        request={},
+        now=services.clock(),
+        platform=parse_platform(body.get("platform")),
+        timeout=settings.default_timeout_seconds,
+    )
+    values = _task_run_values(services, placeholder)
+    if kind == "DockerBuildRequest":
+        build = parse_quick_build_request(body, default_timeout=settings.default_timeout_seconds)
+        plan = plan_quick_build(build, render_image_names(build, values, registry=settings.registry))
+        return {"plan": describe_plan(plan), "warnings": []}
+    request = parse_task_run_request(body, default_timeout=settings.default_timeout_seconds)
+    with tempfile.TemporaryDirectory(prefix="slipway-dry-run-") as work:
+        archive = None
+        if request.source_location is not None:
+            check_uploaded_context(services.blobs, request.source_location, max_bytes=settings.max_context_bytes)
+            archive = Path(work) / "context.tar.gz"
+            fetch_context(
+                services.blobs,
+                request.source_location,
+                archive,
+                max_bytes=settings.max_context_bytes,
+                max_unpacked_bytes=settings.max_unpacked_context_bytes,
+                expected_sha256=request.source_sha256,
+                dockerfile=None,
+            )
+        prepared = prepare_task_run(
+            request,
+            archive=archive,
+            run=values,
+            image_aliases=settings.image_aliases,
+            policy=_policy(services),
+            secret_resolver=PlaceholderSecrets(),
+        )
+    return {"plan": describe_plan(prepared.plan), "warnings": list(prepared.warnings)}
 
 
 def enqueue_run(services: Services, run: Run) -> Run:

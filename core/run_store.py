@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.errors import ConcurrentUpdate, Conflict, RunNotFound, StorageError
+from core.errors import ConcurrentUpdate, Conflict, InvalidRequest, RunNotFound, StorageError
 from core.ports import TableStore
 from core.run_ids import format_run_id, number_from_key, parse_run_id, sortable_key
 from core.runs import OutputImage, Run, RunStatus, RunType
@@ -29,6 +29,8 @@ INDEX_TABLE = "runindex"
 COUNTERS_TABLE = "counters"
 _RUN_PARTITION = "run"
 _MAX_CAS_ATTEMPTS = 50
+_CHUNK_CHARS = 30_000
+_MAX_CHUNKS = 15  # an entity holds at most 1 MiB
 
 
 def run_row_keys(number: int) -> tuple[str, str]:
@@ -78,6 +80,26 @@ def run_to_document(run: Run) -> dict[str, Any]:
         "steps": [dict(step) for step in run.steps],
         "number": run.number,
     }
+
+
+def _document_properties(text: str) -> dict[str, str]:
+    """Split a run document over string properties: Table storage caps each at 64 KiB (32K chars)."""
+    chunks = [text[i : i + _CHUNK_CHARS] for i in range(0, len(text), _CHUNK_CHARS)] or [""]
+    if len(chunks) > _MAX_CHUNKS:
+        raise InvalidRequest(
+            f"the run record would be {len(text)} characters, over the {_CHUNK_CHARS * _MAX_CHUNKS} that storage "
+            "allows; send a smaller task file or fewer values"
+        )
+    return {("Document" if i == 0 else f"Document{i}"): chunk for i, chunk in enumerate(chunks)}
+
+
+def _document_text(properties: Mapping[str, Any]) -> str:
+    parts = [str(properties.get("Document", ""))]
+    index = 1
+    while f"Document{index}" in properties:
+        parts.append(str(properties[f"Document{index}"]))
+        index += 1
+    return "".join(parts)
 
 
 def run_from_document(document: Mapping[str, Any]) -> Run:
@@ -168,7 +190,7 @@ class RunStore:
             "RowKey": row,
             "RunId": run.run_id,
             "Status": run.status.value,
-            "Document": json.dumps(run_to_document(run), separators=(",", ":")),
+            **_document_properties(json.dumps(run_to_document(run), separators=(",", ":"))),
         }
 
     def _write_index(self, run: Run) -> None:
@@ -187,7 +209,7 @@ class RunStore:
                 f"run {run_id!r} does not exist (see `slipway task list-runs` for recent runs)",
                 target="runId",
             )
-        return StoredRun(run=run_from_document(json.loads(entity.properties["Document"])), etag=entity.etag)
+        return StoredRun(run=run_from_document(json.loads(_document_text(entity.properties))), etag=entity.etag)
 
     def update(self, run_id: str, change: Callable[[Run], Run]) -> Run:
         """Apply `change` to the current run with optimistic concurrency, retrying on races.
@@ -217,7 +239,7 @@ class RunStore:
         """Newest runs first; `status`/`task` use the index, never a scan of all runs."""
         if status is None and task is None:
             rows = self._tables.query(RUNS_TABLE, _RUN_PARTITION, limit=top)
-            return [run_from_document(json.loads(r.properties["Document"])) for r in rows]
+            return [run_from_document(json.loads(_document_text(r.properties))) for r in rows]
         partition = status_index_keys(status, 1)[0] if status else task_index_keys(task or "", 1)[0]
         runs: list[Run] = []
         cursor: str | None = None
@@ -239,7 +261,7 @@ class RunStore:
         entity = self._tables.get(RUNS_TABLE, *run_row_keys(number))
         if entity is None:
             return None
-        run = run_from_document(json.loads(entity.properties["Document"]))
+        run = run_from_document(json.loads(_document_text(entity.properties)))
         if (status is not None and run.status is not status) or (task is not None and run.task != task):
             return None  # a stale index row left by an interrupted update
         return run

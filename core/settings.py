@@ -36,6 +36,19 @@ class Settings:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Labels Docker objects so cleanup never touches another Slipway stack sharing the engine.
     stack_id: str = ""
+    # ACR's image aliases (`bash`, `curl`, `az`, `acr`, …) as images this server can run.
+    image_aliases: Mapping[str, str] = field(default_factory=dict)
+    allow_privileged: bool = False
+    allow_host_network: bool = False
+    # The URL clients and GitHub reach this service at; derived from each request when empty.
+    public_url: str = ""
+    # Shared secrets for incoming events: plain values or Key Vault references (several allow rotation).
+    github_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    registry_event_tokens: tuple[str, ...] = field(default=(), repr=False)
+    # Key Vault: tests point these at a local double (its own CA, a 127.0.0.1 challenge resource).
+    keyvault_verify_challenge_resource: bool = True
+    keyvault_ca_bundle: str | None = None
+    keyvault_timeout_seconds: float = 120.0
 
     @property
     def stack_label(self) -> str:
@@ -77,6 +90,15 @@ class Settings:
             heartbeat_seconds=_float(env, "SLIPWAY_HEARTBEAT_SECONDS", 1.0),
             stale_after_seconds=_float(env, "SLIPWAY_STALE_AFTER_SECONDS", 60.0),
             stack_id=env.get("SLIPWAY_STACK_ID", ""),
+            image_aliases=_aliases(env.get("SLIPWAY_IMAGE_ALIASES", "")),
+            allow_privileged=_flag(env, "SLIPWAY_ALLOW_PRIVILEGED"),
+            allow_host_network=_flag(env, "SLIPWAY_ALLOW_HOST_NETWORK"),
+            public_url=env.get("SLIPWAY_PUBLIC_URL", "").rstrip("/"),
+            github_webhook_secrets=_list(env.get("SLIPWAY_GITHUB_WEBHOOK_SECRET", "")),
+            registry_event_tokens=_list(env.get("SLIPWAY_REGISTRY_EVENT_TOKEN", "")),
+            keyvault_verify_challenge_resource=_flag(env, "SLIPWAY_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", default=True),
+            keyvault_ca_bundle=env.get("SLIPWAY_KEYVAULT_CA_BUNDLE") or None,
+            keyvault_timeout_seconds=_float(env, "SLIPWAY_KEYVAULT_TIMEOUT_SECONDS", 120.0),
         )
 
 
@@ -104,3 +126,33 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise InvalidRequest(f"{name} must be positive, got {value}", target=name)
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"0", "false", "no"}:
+        return False
+    if raw in {"1", "true", "yes"}:
+        return True
+    raise InvalidRequest(f"{name}={raw!r} must be true or false", target=name)
+
+
+def _aliases(raw: str) -> dict[str, str]:
+    """`bash=registry/bash:5,curl=registry/curl:8` → {"bash": …, "curl": …}."""
+    aliases: dict[str, str] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, image = entry.partition("=")
+        if not sep or not name.strip().isalnum() or not image.strip():
+            raise InvalidRequest(
+                f"SLIPWAY_IMAGE_ALIASES entry {entry!r} must look like name=image (e.g. bash=myregistry/bash:5)",
+                target="SLIPWAY_IMAGE_ALIASES",
+            )
+        aliases[name.strip()] = image.strip()
+    return aliases
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    """Comma-separated values; the first is current, the others still accepted (rotation)."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())

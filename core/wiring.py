@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from core.contexts import CONTEXTS_CONTAINER
 from core.engine import ContainerEngine
@@ -19,6 +20,11 @@ from core.ports import BlobStore, QueueSender, TableStore
 from core.run_log import LOGS_CONTAINER
 from core.run_store import RunStore
 from core.settings import Settings
+from core.task_service import TaskService
+from core.task_store import TaskStore
+
+if TYPE_CHECKING:
+    from core.keyvault import KeyVaultSecretResolver
 
 RUNS_QUEUE = "runs"
 OUTPUTS_CONTAINER = "outputs"
@@ -75,6 +81,31 @@ class Services:
     def runs(self) -> RunStore:
         return RunStore(self.tables, id_prefix=self.settings.run_id_prefix)
 
+    @cached_property
+    def secrets(self) -> KeyVaultSecretResolver:
+        from core.keyvault import KeyVaultSecretResolver
+
+        settings = self.settings
+        return KeyVaultSecretResolver(
+            verify_challenge_resource=settings.keyvault_verify_challenge_resource,
+            connection_verify=settings.keyvault_ca_bundle,
+            timeout_seconds=settings.keyvault_timeout_seconds,
+        )
+
+    def resolve_setting(self, text: str) -> str:
+        """A setting's value: itself, or the secret it names when it is a Key Vault reference."""
+        from core.keyvault import is_keyvault_reference
+
+        return self.secrets.resolve_setting(text) if is_keyvault_reference(text) else text
+
+    @cached_property
+    def task_store(self) -> TaskStore:
+        return TaskStore(self.tables)
+
+    @cached_property
+    def tasks(self) -> TaskService:
+        return TaskService(self.task_store, clock=self.clock)
+
     def ensure_storage(self) -> None:
         """Create tables, containers and queues once per process (idempotent, cheap after the first call)."""
         if self._ready:
@@ -83,6 +114,7 @@ class Services:
             if self._ready:
                 return
             self.runs.ensure()
+            self.task_store.ensure()
             for container in (CONTEXTS_CONTAINER, LOGS_CONTAINER, OUTPUTS_CONTAINER):
                 self.blobs.ensure_container(container)
             self.queues.ensure_queue(RUNS_QUEUE)

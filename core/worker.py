@@ -12,27 +12,19 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from core.context_archive import inspect_context_archive
-from core.contexts import download_context, read_dockerfile
 from core.dependency_report import dependency_report, format_report
-from core.engine import Cancellation, RegistryAuth
+from core.engine import Cancellation
 from core.errors import (
-    ContextTooLarge,
-    InvalidContext,
-    InvalidRequest,
     InvalidTransition,
     RunNotFound,
     SlipwayError,
 )
 from core.executor import CANCELED_BY_USER, RUN_TIMED_OUT, Execution, Executor, Outcome, StepResult
-from core.plan import BuildStep
-from core.quick_build import plan_quick_build, render_image_names, request_from_document
+from core.log_masking import StreamRedactor
 from core.run_log import RunLogWriter
-from core.run_values import run_values
+from core.run_preparation import RunFailed, prepare_run
 from core.runs import (
     OutputImage,
     Run,
@@ -54,27 +46,6 @@ _OUTCOME_STATUS = {
     Outcome.TIMEOUT: RunStatus.TIMEOUT,
     Outcome.ERROR: RunStatus.ERROR,
 }
-
-
-class RunFailed(Exception):
-    def __init__(self, status: RunStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class QuickBuildContext:
-    """Build steps of a quick build read the uploaded archive directly: no copy into a volume."""
-
-    archive: Path
-    dockerfile_text: str
-
-    def open_build_context(self, step: BuildStep) -> tuple[BinaryIO, str]:
-        return self.archive.open("rb"), self.dockerfile_text
-
-    def registry_auth(self, reference: str) -> RegistryAuth | None:
-        return None
 
 
 class Heartbeat:
@@ -132,7 +103,14 @@ def process_run(services: Services, run_id: str) -> RunStatus | None:
     run = claim_run(services, run_id)
     if run is None:
         return None
-    log = RunLogWriter(services.blobs, run_id, clock=services.clock, flush_seconds=services.settings.log_flush_seconds)
+    redactor = StreamRedactor.for_values([])  # secrets are added as they are resolved
+    log = RunLogWriter(
+        services.blobs,
+        run_id,
+        clock=services.clock,
+        flush_seconds=services.settings.log_flush_seconds,
+        redactor=redactor,
+    )
     log.open()
     cancellation = Cancellation()
     deadline = threading.Timer(run.timeout, cancellation.cancel, args=(RUN_TIMED_OUT,))
@@ -145,7 +123,7 @@ def process_run(services: Services, run_id: str) -> RunStatus | None:
             Heartbeat(services, run_id, cancellation),
             tempfile.TemporaryDirectory(prefix="slipway-run-") as work,
         ):
-            status, message = _perform(services, run, log, cancellation, Path(work))
+            status, message = _perform(services, run, log, cancellation, work=Path(work), redactor=redactor)
     except RunFailed as failure:
         status, message = failure.status, failure.message
         log.line(message)
@@ -180,39 +158,19 @@ def _finish(services: Services, run_id: str, status: RunStatus, message: str | N
 
 
 def _perform(
-    services: Services, run: Run, log: RunLogWriter, cancellation: Cancellation, work: Path
+    services: Services,
+    run: Run,
+    log: RunLogWriter,
+    cancellation: Cancellation,
+    *,
+    work: Path,
+    redactor: StreamRedactor,
 ) -> tuple[RunStatus, str | None]:
     settings = services.settings
-    request = request_from_document(run.request)
-    started = run.start_time or services.clock()
-    images = render_image_names(
-        request, run_values(run, registry=settings.registry, started=started), registry=settings.registry
-    )
-    archive = work / "context.tar.gz"
-    log.line("Downloading source code...")
-    try:
-        download_context(
-            services.blobs,
-            request.source_location,
-            archive,
-            max_bytes=settings.max_context_bytes,
-            expected_sha256=request.source_sha256,
-        )
-        with archive.open("rb") as source:
-            inspect_context_archive(
-                source,
-                max_bytes=settings.max_context_bytes,
-                max_unpacked_bytes=settings.max_unpacked_context_bytes,
-                dockerfile=request.dockerfile,
-            )
-        dockerfile_text = read_dockerfile(archive, request.dockerfile)
-    except (InvalidContext, ContextTooLarge, InvalidRequest) as error:
-        raise RunFailed(RunStatus.FAILED, error.message) from error
-    log.line("Finished downloading source code")
+    plan, context = prepare_run(services, run, log, work, redactor)
     services.runs.update(run.run_id, lambda current: transition(current, RunStatus.RUNNING, now=services.clock()))
-    plan = plan_quick_build(request, images)
     executor = Executor(services.engine, log, clock=services.clock, push_backoff_seconds=settings.push_retry_seconds)
-    execution = executor.execute(plan, QuickBuildContext(archive, dockerfile_text), cancellation)
+    execution = executor.execute(plan, context, cancellation)
     timeline = tuple(_step_record(result) for result in execution.steps)
     services.runs.update(run.run_id, lambda current: with_steps(current, timeline))
     status = _OUTCOME_STATUS[execution.outcome]

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from core.errors import SlipwayError
 from slipway_cli.client import ApiClient, CliError
 from slipway_cli.follow import TERMINAL, stream_log, wait_for_run
-from slipway_cli.output import RUN_HEADERS, format_duration, format_size, print_json, print_table, run_row
+from slipway_cli.output import (
+    RUN_HEADERS,
+    format_duration,
+    format_size,
+    print_json,
+    print_plan,
+    print_table,
+    run_row,
+)
 from slipway_cli.packing import pack_context
 from slipway_cli.upload import BlockUploader
 
@@ -31,7 +42,7 @@ def _progress(enabled: bool) -> Any:
     return report
 
 
-def upload_context(client: ApiClient, context: Path, dockerfile: str) -> tuple[str, str, str]:
+def upload_context(client: ApiClient, context: Path, dockerfile: str | None) -> tuple[str, str, str]:
     """Pack `context` and upload it; returns (sourceLocation, sha256, dockerfile path in the archive)."""
     if not context.is_dir():
         raise CliError(f"context {str(context)!r} is not a directory; give the folder to build (e.g. '.')")
@@ -94,6 +105,81 @@ def build(args: argparse.Namespace) -> int:
     run = client.post("/runs", {k: v for k, v in body.items() if v is not None})
     sys.stderr.write(f"Queued a build with ID: {run['runId']}\n")
     return follow_run(client, run["runId"], no_logs=args.no_logs, no_wait=args.no_wait, output=args.output)
+
+
+def _read_local(path: str, what: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise CliError(f"cannot read the {what} '{path}': {error.strerror}") from None
+
+
+def _encoded(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _set_values(items: list[str] | None) -> list[dict[str, Any]]:
+    values = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--set {item!r} must look like name=value")
+        values.append({"name": name, "value": value, "isSecret": False})
+    return values
+
+
+def _cmd_task(command: str, timeout: int | None) -> bytes:
+    """`az acr run --cmd` as a one-step task file (the command is YAML-quoted, so any text is safe)."""
+    step: dict[str, Any] = {"cmd": command}
+    if timeout:
+        step["timeout"] = timeout
+    return yaml.safe_dump({"version": "v1.1.0", "steps": [step]}, sort_keys=False).encode()
+
+
+def _run_request(args: argparse.Namespace, client: ApiClient) -> dict[str, Any]:
+    if args.cmd and args.file:
+        raise CliError("--cmd and -f cannot be used together; --cmd runs one command, -f a task file")
+    body: dict[str, Any] = {"values": _set_values(args.set), "timeout": args.timeout, "platform": args.platform}
+    if args.context == "/dev/null":
+        task = _cmd_task(args.cmd, args.timeout) if args.cmd else _read_local(args.file or "acb.yaml", "task file")
+        body |= {"type": "EncodedTaskRunRequest", "encodedTaskContent": _encoded(task)}
+        if args.values:
+            body["encodedValuesContent"] = _encoded(_read_local(args.values, "values file"))
+        return body
+    context = Path(args.context)
+    if args.cmd:
+        source, digest, _ = upload_context(client, context, None)
+        body |= {"type": "EncodedTaskRunRequest", "encodedTaskContent": _encoded(_cmd_task(args.cmd, args.timeout))}
+    else:
+        task_file = args.file or "acb.yaml"
+        if task_file == "-":
+            body |= {"type": "EncodedTaskRunRequest", "encodedTaskContent": _encoded(_read_local("-", "task file"))}
+        else:
+            if not (context / task_file).is_file():
+                raise CliError(f"task file '{task_file}' not found in context '{context}'; -f is relative to it")
+            body |= {"type": "FileTaskRunRequest", "taskFilePath": task_file}
+        if args.values:
+            body["valuesFilePath"] = args.values
+        source, digest, _ = upload_context(client, context, None)
+    body |= {"sourceLocation": source, "sourceSha256": digest}
+    return body
+
+
+def run(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    body = {k: v for k, v in _run_request(args, client).items() if v is not None}
+    if args.dry_run:
+        result = client.post("/runs", {**body, "dryRun": True})
+        if args.output == "json":
+            print_json(result)
+        else:
+            print_plan(result)
+        return 0
+    queued = client.post("/runs", body)
+    sys.stderr.write(f"Queued a run with ID: {queued['runId']}\n")
+    return follow_run(client, queued["runId"], no_logs=args.no_logs, no_wait=args.no_wait, output=args.output)
 
 
 def _build_arg(text: str) -> dict[str, Any]:

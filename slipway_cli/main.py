@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from slipway_cli import commands
+from slipway_cli import task_commands as task_commands_module
 from slipway_cli.client import CliError
 
 
@@ -14,10 +16,7 @@ def _output(parser: argparse.ArgumentParser, default: str = "table") -> None:
     parser.add_argument("-o", "--output", choices=["table", "json"], default=default, help="output format")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slipway", description="Build container images with Slipway.")
-    groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_build(groups: Any) -> None:
     build = groups.add_parser("build", help="build an image from a local folder (like `az acr build`)")
     build.add_argument("context", metavar="CONTEXT", help="folder to build, e.g. '.'")
     build.add_argument("-t", "--image", action="append", help="image name and tag; repeatable; {{.Run.ID}} works")
@@ -33,10 +32,51 @@ def build_parser() -> argparse.ArgumentParser:
     _output(build)
     build.set_defaults(handler=commands.build)
 
+
+def _add_run(groups: Any) -> None:
+    run = groups.add_parser("run", help="run a task file or one command (like `az acr run`)")
+    run.add_argument("context", metavar="CONTEXT", help="folder to upload, or /dev/null for none")
+    run.add_argument(
+        "-f", "--file", help="task file (default acb.yaml); relative to CONTEXT, or local with /dev/null; - reads stdin"
+    )
+    run.add_argument("--cmd", help="run one command instead of a task file: 'IMAGE [ARGS]'")
+    run.add_argument("--set", action="append", metavar="K=V", help="a value for {{.Values.K}}; repeatable")
+    run.add_argument("--values", help="values file (YAML); relative to CONTEXT, or local with /dev/null")
+    run.add_argument("--timeout", type=int, help="run timeout in seconds (default 3600, max 28800)")
+    run.add_argument("--platform", help="os[/arch[/variant]], default linux/amd64")
+    run.add_argument("--dry-run", action="store_true", help="render and check the file and print the plan; run nothing")
+    run.add_argument("--no-logs", action="store_true", help="do not stream the log; wait for the result")
+    run.add_argument("--no-wait", action="store_true", help="return once the run is queued")
+    _output(run)
+    run.set_defaults(handler=commands.run)
+
+
+def _add_task(groups: Any) -> None:
     task = groups.add_parser("task", help="runs and tasks (like `az acr task`)")
     task_commands = task.add_subparsers(dest="task_command", required=True, metavar="COMMAND")
 
+    for action, handler, text in (
+        ("create", task_commands_module.create, "create a task"),
+        ("update", task_commands_module.update, "change a task (only the options given)"),
+    ):
+        sub = task_commands.add_parser(action, help=text)
+        task_commands_module.add_task_options(sub, create=action == "create")
+        sub.set_defaults(handler=handler)
+    show = task_commands.add_parser("show", help="show a task, its triggers and webhook")
+    show.add_argument("-n", "--name", required=True)
+    show.add_argument("--with-secure-properties", action="store_true", help="include the webhook secret")
+    show.add_argument("-o", "--output", choices=["table", "json"], default="json")
+    show.set_defaults(handler=task_commands_module.show)
+    listing = task_commands.add_parser("list", help="list tasks")
+    _output(listing)
+    listing.set_defaults(handler=task_commands_module.list_tasks)
+    delete = task_commands.add_parser("delete", help="delete a task")
+    delete.add_argument("-n", "--name", required=True)
+    delete.set_defaults(handler=task_commands_module.delete)
+    task_commands_module.add_timer_parsers(task_commands)
+
     list_runs = task_commands.add_parser("list-runs", help="list runs, newest first")
+    list_runs.add_argument("-n", "--name", help="only runs of this task")
     list_runs.add_argument("--top", type=int, default=15, help="how many runs (default 15)")
     list_runs.add_argument("--run-status", help="only runs with this status (Queued, Running, Succeeded, …)")
     _output(list_runs)
@@ -54,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = task_commands.add_parser("cancel-run", help="cancel a queued or running run")
     cancel.add_argument("--run-id", required=True)
     cancel.set_defaults(handler=commands.cancel_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="slipway", description="Build container images with Slipway.")
+    groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_build(groups)
+    _add_run(groups)
+    _add_task(groups)
     return parser
 
 

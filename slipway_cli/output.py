@@ -71,3 +71,28 @@ def run_row(run: Mapping[str, Any]) -> list[str]:
         format_time(run.get("startTime")),
         format_duration(run),
     ]
+
+
+def print_plan(result: Mapping[str, Any], stream: TextIO = sys.stdout) -> None:
+    """A dry run's plan: each step with what it waits for and what it will do."""
+    plan = result.get("plan", {})
+    for note in [*result.get("warnings", []), *plan.get("notes", [])]:
+        stream.write(f"note: {note}\n")
+    for step in plan.get("steps", []):
+        waits = ", ".join(step["dependsOn"]) or "nothing (starts at once)"
+        stream.write(f"step {step['id']} ({step['type']}, timeout {step['timeout']}s), waits for {waits}\n")
+        if step["type"] == "build":
+            tags = " ".join(f"-t {t}" for t in step["tags"])
+            stream.write(f"    docker build {tags} -f {step['dockerfile']} {step['context']}\n")
+        elif step["type"] == "push":
+            for image in step["images"]:
+                stream.write(f"    docker push {image}\n")
+        else:
+            command = " ".join([step["image"], *step["args"]])
+            detached = " (detached)" if step.get("detach") else ""
+            stream.write(f"    docker run{detached} {command}\n")
+        for note in step.get("notes", []):
+            stream.write(f"    note: {note}\n")
+    networks = ", ".join(n["name"] for n in plan.get("networks", []))
+    if networks:
+        stream.write(f"networks: {networks} (default: {plan.get('defaultNetwork')})\n")

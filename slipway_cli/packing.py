@@ -75,7 +75,7 @@ class PackResult:
 
 def pack_context(
     root: Path,
-    dockerfile: str,
+    dockerfile: str | None,
     sink: Writer,
     *,
     progress: Callable[[int], None] | None = None,
@@ -87,22 +87,23 @@ def pack_context(
 
     `dockerfile` is relative to `root` (as `az acr build -f` takes it) or absolute; one outside the
     context is added as `.slipway-dockerfile-<hex>`, named in `dockerfile_in_archive`. `progress`
-    receives the cumulative number of compressed bytes written.
+    receives the cumulative number of compressed bytes written. `dockerfile=None` packs a context
+    that needs no Dockerfile (a task run's), with the root `.dockerignore`.
     Example: `pack_context(Path("."), "Dockerfile", open("ctx.tar.gz", "wb"))`.
     """
     context = os.path.realpath(root)
     if not Path(context).is_dir():
         raise InvalidContext(f"context '{root}' is not a directory; pass the folder to build from", target=str(root))
-    dockerfile_path = _find_dockerfile(context, dockerfile)
-    rules = load_ignore_rules(Path(context), dockerfile_path)
+    dockerfile_path = _find_dockerfile(context, dockerfile) if dockerfile is not None else None
+    rules = load_ignore_rules(Path(context), dockerfile_path or "Dockerfile")
     gzip_writer = _GzipBlockWriter(
         sink, level=level, block_size=block_size, workers=workers or _default_workers(), progress=progress
     )
     try:
         packer = _TreePacker(context, rules, _TarWriter(gzip_writer))
         packer.pack_tree()
-        in_context = posixpath.relpath(dockerfile_path, context)
-        if in_context == ".." or in_context.startswith("../"):
+        in_context = posixpath.relpath(dockerfile_path, context) if dockerfile_path is not None else ""
+        if dockerfile_path is not None and (in_context == ".." or in_context.startswith("../")):
             in_context = packer.add_outside_dockerfile(dockerfile_path)
         gzip_writer.write(_END_OF_ARCHIVE)
         escaping = find_escaping_link(packer.symlinks)

@@ -45,9 +45,14 @@ def create_context_upload(req: func.HttpRequest, services: Services) -> func.Htt
 @bp.route(route="runs", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api_endpoint()
 def schedule_run(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """Like ACR's scheduleRun; the body is a DockerBuildRequest."""
-    run = run_service.schedule_quick_build(services, json_body(req))
-    return json_response(_run_body(run), status=202)
+    """Like ACR's scheduleRun: a DockerBuildRequest, EncodedTaskRunRequest or FileTaskRunRequest.
+
+    With `"dryRun": true` nothing runs: the reply is the rendered, checked plan.
+    """
+    body = json_body(req)
+    if body.get("dryRun") is True:
+        return json_response(run_service.dry_run(services, body))
+    return json_response(_run_body(run_service.schedule_run(services, body)), status=202)
 
 
 @bp.route(route="runs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -31,7 +31,7 @@ class SecretResolver(Protocol):
     """Resolves Key Vault secrets to their values (the Key Vault adapter implements this)."""
 
     def resolve_secrets(self, specs: Sequence[SecretSpec]) -> Mapping[str, str]:
-        """Values by secret id; a secret that cannot be found is left out."""
+        """Values by secret id; raises a `SlipwayError` naming the secret (never a value) on failure."""
         ...
 
 

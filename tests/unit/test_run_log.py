@@ -1,6 +1,7 @@
 import threading
 from datetime import UTC, datetime
 
+from core.log_masking import StreamRedactor
 from core.memory_storage import MemoryBlobStore
 from core.run_log import LOGS_CONTAINER, RunLogWriter, read_log, trim_to_utf8_boundary
 from core.runs import RunStatus
@@ -58,12 +59,18 @@ def test_reading_from_an_offset_returns_only_new_bytes() -> None:
     assert (first.data, second.data, second.complete) == (b"abc", b"def", "canceled")
 
 
-def test_a_redactor_sees_every_byte_before_it_is_stored() -> None:
+def test_secrets_are_masked_even_when_split_across_flushes() -> None:
     blobs = MemoryBlobStore()
-    log = writer(blobs, redact=lambda data: data.replace(b"hunter2", b"***"))
-    log.write("password is hunter2\n")
+    log = writer(blobs, redactor=StreamRedactor.for_values(["hunter2"]))
+    log.write("password is hun")
+    log.flush()
+    log.write("ter2 and the end")
+    log.flush()
+    log.write(" hunter")
     log.close(RunStatus.SUCCEEDED)
-    assert read_log(blobs, "ca1", offset=0).data == b"password is ***\n"
+    stored = read_log(blobs, "ca1", offset=0).data
+    assert stored == b"password is *** and the end hunter"
+    assert b"hunter2" not in stored
 
 
 def test_a_log_that_was_never_written_reads_as_none() -> None:

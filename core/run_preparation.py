@@ -1,0 +1,141 @@
+"""Everything a worker does before the first step: fetch the context, render, check and plan.
+
+A quick build becomes acb's two-step plan (build, push) over the uploaded archive; a task run's file
+is rendered (with Key Vault secrets resolved through the run's redactor, so their values are masked
+in the log from the moment they exist) and planned. Bad input ends the run Failed before any step
+runs; a secret that cannot be resolved ends it Error, as ACR does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from core.contexts import fetch_context, read_dockerfile
+from core.engine import RegistryAuth
+from core.errors import ContextTooLarge, InvalidContext, InvalidRequest, InvalidTaskFile, SlipwayError
+from core.log_masking import StreamRedactor
+from core.plan import BuildStep, Plan
+from core.quick_build import plan_quick_build, render_image_names
+from core.quick_build import request_from_document as quick_build_request
+from core.run_log import RunLogWriter
+from core.run_values import run_values
+from core.runs import Run, RunStatus, RunType
+from core.task_planner import PlanPolicy
+from core.task_runs import prepare_task_run
+from core.task_runs import request_from_document as task_run_request
+from core.taskfile import SecretResolver, SecretSpec
+from core.wiring import Services
+
+_USER_ERRORS = (InvalidContext, ContextTooLarge, InvalidRequest, InvalidTaskFile)
+
+
+class RunFailed(Exception):
+    def __init__(self, status: RunStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the executor needs from the worker for one run (`core.execution.ExecutionContext`)."""
+
+    run_id: str
+    stack: str
+    archive: Path | None
+    dockerfile_text: str = ""
+
+    def open_build_context(self, step: BuildStep) -> tuple[BinaryIO, str]:
+        if self.archive is None:
+            raise InvalidContext("this run has no uploaded context to build")
+        return self.archive.open("rb"), self.dockerfile_text
+
+    def registry_auth(self, reference: str) -> RegistryAuth | None:
+        return None
+
+
+class MaskingResolver:
+    """Resolves secrets and registers every value with the run's log redactor before returning it."""
+
+    def __init__(self, inner: SecretResolver, redactor: StreamRedactor) -> None:
+        self._inner = inner
+        self._redactor = redactor
+
+    def resolve_secrets(self, specs: Sequence[SecretSpec]) -> Mapping[str, str]:
+        values = self._inner.resolve_secrets(specs)
+        self._redactor.add_values(values.values())
+        return values
+
+
+def _fetch(
+    services: Services, log: RunLogWriter, work: Path, *, source: str | None, sha256: str | None, dockerfile: str | None
+) -> Path | None:
+    if source is None:
+        return None
+    settings = services.settings
+    archive = work / "context.tar.gz"
+    log.line("Downloading source code...")
+    fetch_context(
+        services.blobs,
+        source,
+        archive,
+        max_bytes=settings.max_context_bytes,
+        max_unpacked_bytes=settings.max_unpacked_context_bytes,
+        expected_sha256=sha256,
+        dockerfile=dockerfile,
+    )
+    log.line("Finished downloading source code")
+    return archive
+
+
+def _quick_build(services: Services, run: Run, log: RunLogWriter, work: Path) -> tuple[Plan, RunContext]:
+    settings = services.settings
+    request = quick_build_request(run.request)
+    started = run.start_time or services.clock()
+    values = run_values(run, registry=settings.registry, started=started)
+    images = render_image_names(request, values, registry=settings.registry)
+    archive = _fetch(
+        services, log, work, source=request.source_location, sha256=request.source_sha256, dockerfile=request.dockerfile
+    )
+    if archive is None:  # pragma: no cover - a quick build always has a source location
+        raise InvalidRequest("a quick build needs an uploaded context")
+    context = RunContext(run.run_id, settings.stack_label, archive, read_dockerfile(archive, request.dockerfile))
+    return plan_quick_build(request, images), context
+
+
+def _task_run(
+    services: Services, run: Run, log: RunLogWriter, work: Path, redactor: StreamRedactor
+) -> tuple[Plan, RunContext]:
+    settings = services.settings
+    request = task_run_request(run.request)
+    archive = _fetch(services, log, work, source=request.source_location, sha256=request.source_sha256, dockerfile=None)
+    started = run.start_time or services.clock()
+    prepared = prepare_task_run(
+        request,
+        archive=archive,
+        run=run_values(run, registry=settings.registry, started=started),
+        image_aliases=settings.image_aliases,
+        policy=PlanPolicy(allow_privileged=settings.allow_privileged, allow_host_network=settings.allow_host_network),
+        secret_resolver=MaskingResolver(services.secrets, redactor),
+    )
+    for warning in prepared.warnings:
+        log.line(f"Warning: {warning}")
+    return prepared.plan, RunContext(run.run_id, settings.stack_label, archive)
+
+
+def prepare_run(
+    services: Services, run: Run, log: RunLogWriter, work: Path, redactor: StreamRedactor
+) -> tuple[Plan, RunContext]:
+    """The plan of `run` and its context; raises `RunFailed` with the status the run must end with."""
+    try:
+        if run.run_type is RunType.QUICK_BUILD:
+            return _quick_build(services, run, log, work)
+        return _task_run(services, run, log, work, redactor)
+    except _USER_ERRORS as error:
+        raise RunFailed(RunStatus.FAILED, error.message) from error
+    except SlipwayError as error:
+        # Key Vault, storage or engine trouble before any step: the platform's error, not the user's.
+        raise RunFailed(RunStatus.ERROR, error.message) from error

@@ -1,0 +1,98 @@
+"""The HTTP API for tasks (`slipway task …`, like `az acr task`). Thin: parse, call `core`, reply."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from core.tasks import Task, task_to_document
+from core.wiring import Services
+from triggers.http_support import api_endpoint, json_body, json_response
+
+bp = func.Blueprint()
+
+
+def _public_url(req: func.HttpRequest, services: Services) -> str:
+    if services.settings.public_url:
+        return services.settings.public_url
+    scheme, _, rest = req.url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _task_body(req: func.HttpRequest, services: Services, task: Task, *, secure: bool) -> dict[str, object]:
+    body: dict[str, object] = task_to_document(task)
+    body["hasGitAccessToken"] = services.tasks.has_git_token(task.name)
+    trigger = task.source_trigger
+    if trigger.commit_enabled or trigger.pull_request_enabled:
+        body["webhookUrl"] = f"{_public_url(req, services)}/api/webhooks/github"
+        if secure:
+            secrets = services.settings.github_webhook_secrets
+            body["webhookSecret"] = services.resolve_setting(secrets[0]) if secrets else None
+    return body
+
+
+def _secure(req: func.HttpRequest) -> bool:
+    return (req.params.get("withSecureProperties") or "").lower() in {"1", "true", "yes"}
+
+
+@bp.route(route="tasks", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def create_task(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    task = services.tasks.create(json_body(req))
+    return json_response(_task_body(req, services, task, secure=True), status=201)
+
+
+@bp.route(route="tasks", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def list_tasks(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    return json_response({"value": [task_to_document(t) for t in services.tasks.list()]})
+
+
+@bp.route(route="tasks/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def show_task(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    task = services.tasks.get(req.route_params["name"])
+    return json_response(_task_body(req, services, task, secure=_secure(req)))
+
+
+@bp.route(route="tasks/{name}", methods=["PATCH"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def update_task(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    task = services.tasks.update(req.route_params["name"], json_body(req))
+    return json_response(_task_body(req, services, task, secure=False))
+
+
+@bp.route(route="tasks/{name}", methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def delete_task(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    services.tasks.delete(req.route_params["name"])
+    return json_response({"deleted": req.route_params["name"]})
+
+
+@bp.route(route="tasks/{name}/timers", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def add_timer(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    body = json_body(req)
+    task = services.tasks.set_timer(req.route_params["name"], str(body.get("timerName", "")), body, create=True)
+    return json_response(task_to_document(task)["timers"], status=201)
+
+
+@bp.route(route="tasks/{name}/timers/{timer}", methods=["PATCH"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def update_timer(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    task = services.tasks.set_timer(req.route_params["name"], req.route_params["timer"], json_body(req), create=False)
+    return json_response(task_to_document(task)["timers"])
+
+
+@bp.route(route="tasks/{name}/timers/{timer}", methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def remove_timer(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    task = services.tasks.remove_timer(req.route_params["name"], req.route_params["timer"])
+    return json_response(task_to_document(task)["timers"])
