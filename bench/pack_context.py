@@ -1,4 +1,4 @@
-"""Benchmark `slipway_cli.packing.pack_context` on a generated 200 MB build context.
+"""Benchmark `core.context_packing.pack_context` on a generated 200 MB build context.
 
 Creates a tree in a temporary folder (half random bytes, half text-like, many files of mixed sizes),
 then packs it in a fresh child process (so its peak RSS is that of a CLI doing only the packing) to
@@ -91,7 +91,7 @@ def make_tree(root: Path, total_mb: int, seed: int = 7) -> tuple[int, int]:
 def pack_once(root: Path) -> None:
     """Child mode: pack `root` once and print the figures as JSON."""
     sys.path.insert(0, str(REPO_ROOT))
-    from slipway_cli.packing import pack_context
+    from core.context_packing import pack_context
 
     sink = CountingSink()
     start = time.perf_counter()

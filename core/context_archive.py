@@ -1,6 +1,6 @@
 """Server-side validation of an uploaded build context archive.
 
-`inspect_context_archive` reads a `.tar.gz` (gzip may be multi-member, as `slipway_cli.packing`
+`inspect_context_archive` reads a `.tar.gz` (gzip may be multi-member, as `core.context_packing`
 writes it) or a plain `.tar` once, as a stream: the compressed bytes are hashed and counted as they
 arrive, decompression output is bounded per call, and `tarfile` runs in stream mode with its member
 list cleared as it goes, so memory stays constant however large or hostile the upload is.

@@ -157,8 +157,12 @@ def request_from_document(document: Mapping[str, Any]) -> QuickBuildRequest:
 
 def render_image_names(request: QuickBuildRequest, run: Mapping[str, str], *, registry: str) -> tuple[ImageName, ...]:
     """Render `{{.Run.X}}` in tags (acb renders only `.Run` for builds) and qualify them."""
+    return render_tags(request.image_names, run, registry=registry)
+
+
+def render_tags(tags: Sequence[str], run: Mapping[str, str], *, registry: str) -> tuple[ImageName, ...]:
     names: list[ImageName] = []
-    for index, raw in enumerate(request.image_names):
+    for index, raw in enumerate(tags):
         text = raw
         if _RUN_PLACEHOLDER.search(raw):
             from core.templating import render_template

@@ -14,19 +14,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 from core.contexts import fetch_context, read_dockerfile
-from core.engine import RegistryAuth
+from core.engine import BuildOptions, RegistryAuth
 from core.errors import ContextTooLarge, InvalidContext, InvalidRequest, InvalidTaskFile, SlipwayError
 from core.log_masking import StreamRedactor
-from core.plan import BuildStep, Plan
-from core.quick_build import plan_quick_build, render_image_names
+from core.plan import BuildStep, Plan, quick_build_plan
+from core.quick_build import plan_quick_build, render_image_names, render_tags
 from core.quick_build import request_from_document as quick_build_request
 from core.run_log import RunLogWriter
 from core.run_values import run_values
 from core.runs import Run, RunStatus, RunType
 from core.task_planner import PlanPolicy
-from core.task_runs import prepare_task_run
+from core.task_runs import ENCODED, FILE, TaskRunRequest, prepare_task_run
 from core.task_runs import request_from_document as task_run_request
+from core.task_sources import fetch_task_source
 from core.taskfile import SecretResolver, SecretSpec
+from core.tasks import TaskKind, task_from_document
 from core.wiring import Services
 
 _USER_ERRORS = (InvalidContext, ContextTooLarge, InvalidRequest, InvalidTaskFile)
@@ -126,14 +128,82 @@ def _task_run(
     return prepared.plan, RunContext(run.run_id, settings.stack_label, archive)
 
 
+def _triggered_task(
+    services: Services, run: Run, log: RunLogWriter, work: Path, redactor: StreamRedactor
+) -> tuple[Plan, RunContext, str]:
+    """A run of a saved task: fetch its source, then plan it as a build or a task file."""
+    settings = services.settings
+    document = run.request
+    task = task_from_document(document["task"])
+    token_setting = services.task_store.git_token(task.name)
+    token = services.resolve_setting(token_setting) if token_setting else None
+    if token:
+        redactor.add_values([token])
+    if task.git is not None:
+        ref = document.get("sourceRef") or task.git.ref or "the default branch"
+        log.line(f"Fetching source code from {task.git.url} ({ref})...")
+    source = fetch_task_source(
+        task,
+        work,
+        token=token,
+        source_ref=document.get("sourceRef"),
+        max_bytes=settings.max_context_bytes,
+        max_unpacked_bytes=settings.max_unpacked_context_bytes,
+        dockerfile=task.dockerfile if task.kind is TaskKind.DOCKER else None,
+    )
+    if source.description:
+        log.line(f"Using source code from {source.description}")
+    values = run_values(run, registry=settings.registry, started=run.start_time or services.clock(), git=source.git)
+    overrides = {v["name"]: v["value"] for v in document.get("arguments") or ()}
+    if task.kind is TaskKind.DOCKER:
+        if source.archive is None:
+            raise InvalidContext(f"task '{task.name}' builds a Dockerfile but its context is /dev/null")
+        dockerfile = read_dockerfile(source.archive, task.dockerfile)
+        options = BuildOptions(
+            dockerfile=task.dockerfile,
+            tags=tuple(n.reference for n in render_tags(task.image_names, values, registry=settings.registry)),
+            build_args={**task.build_args, **overrides},
+            target=task.target,
+            platform=task.platform,
+            no_cache=task.no_cache,
+        )
+        context = RunContext(run.run_id, settings.stack_label, source.archive, dockerfile)
+        return quick_build_plan(options, push=task.push), context, source.git.get("commit", "")
+    request = TaskRunRequest(
+        kind=ENCODED if task.kind is TaskKind.ENCODED else FILE,
+        source_location=None,
+        source_sha256=None,
+        task_file_path=task.task_file,
+        encoded_task=task.encoded_task,
+        values_file_path=task.values_file,
+        encoded_values=None,
+        values=(*task.values, *((v["name"], v["value"]) for v in document.get("values") or ())),
+        platform=task.platform,
+        timeout=task.timeout,
+    )
+    prepared = prepare_task_run(
+        request,
+        archive=source.archive,
+        run=values,
+        image_aliases=settings.image_aliases,
+        policy=PlanPolicy(allow_privileged=settings.allow_privileged, allow_host_network=settings.allow_host_network),
+        secret_resolver=MaskingResolver(services.secrets, redactor),
+    )
+    for warning in prepared.warnings:
+        log.line(f"Warning: {warning}")
+    return prepared.plan, RunContext(run.run_id, settings.stack_label, source.archive), source.git.get("commit", "")
+
+
 def prepare_run(
     services: Services, run: Run, log: RunLogWriter, work: Path, redactor: StreamRedactor
-) -> tuple[Plan, RunContext]:
-    """The plan of `run` and its context; raises `RunFailed` with the status the run must end with."""
+) -> tuple[Plan, RunContext, str]:
+    """The plan of `run`, its context and git commit (if any); raises `RunFailed` with the status to end with."""
     try:
         if run.run_type is RunType.QUICK_BUILD:
-            return _quick_build(services, run, log, work)
-        return _task_run(services, run, log, work, redactor)
+            return (*_quick_build(services, run, log, work), "")
+        if run.run_type is RunType.QUICK_RUN:
+            return (*_task_run(services, run, log, work, redactor), "")
+        return _triggered_task(services, run, log, work, redactor)
     except _USER_ERRORS as error:
         raise RunFailed(RunStatus.FAILED, error.message) from error
     except SlipwayError as error:

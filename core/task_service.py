@@ -21,6 +21,7 @@ from core.tasks import (
     BaseImageTrigger,
     BaseImageTriggerType,
     ConcurrencyPolicy,
+    GitSource,
     SourceTrigger,
     Task,
     TaskKind,
@@ -135,6 +136,19 @@ def _source_trigger(body: Mapping[str, Any], context: str, current: SourceTrigge
     return trigger
 
 
+def split_context_credentials(context: str) -> tuple[str, str | None]:
+    """A git context with `user:token@` in its URL → the clean context and the token (ACR accepts both)."""
+    git = parse_git_context(context)
+    if git is None:
+        return context, None
+    from core.git_source import parse_remote
+
+    remote = parse_remote(git.url)
+    if remote.password is None:
+        return context, None
+    return GitSource(remote.url, git.ref, git.subfolder).location, remote.password
+
+
 def _apply(body: Mapping[str, Any], current: Task | None, *, name: str) -> Task:
     context = validate_context(str(body["context"])) if "context" in body else (current.context if current else "")
     if not context:
@@ -180,15 +194,28 @@ class TaskService:
 
     def create(self, body: Mapping[str, Any]) -> Task:
         name = validate_task_name(str(body.get("name", "")))
+        body, url_token = self._without_url_credentials(body)
         task = dataclasses.replace(_apply(body, None, name=name), created=self._clock(), updated=self._clock())
         self._store.create(task)
-        if body.get("gitAccessToken"):
-            self._store.set_git_token(name, str(body["gitAccessToken"]))
+        token = body.get("gitAccessToken") or url_token
+        if token:
+            self._store.set_git_token(name, str(token))
         return task
+
+    @staticmethod
+    def _without_url_credentials(body: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        """Credentials typed into a git URL are moved to the task's token and never stored in the context."""
+        if "context" not in body:
+            return body, None
+        clean, token = split_context_credentials(str(body["context"]).strip())
+        return {**body, "context": clean}, token
 
     def update(self, name: str, body: Mapping[str, Any]) -> Task:
         if "name" in body and str(body["name"]).lower() != name.lower():
             raise InvalidRequest("a task cannot be renamed; create a new one", target="name")
+        body, url_token = self._without_url_credentials(body)
+        if url_token and "gitAccessToken" not in body:
+            body = {**body, "gitAccessToken": url_token}
         task = self._store.update(
             name, lambda current: dataclasses.replace(_apply(body, current, name=current.name), updated=self._clock())
         )

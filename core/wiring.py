@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from core.keyvault import KeyVaultSecretResolver
 
 RUNS_QUEUE = "runs"
+EVENTS_QUEUE = "events"
 OUTPUTS_CONTAINER = "outputs"
+# Tables of the trigger modules (base-image index, deliveries and events, timer claims, run keys).
+_TRIGGER_TABLES = ("baseimageindex", "deliveries", "events", "timerstate", "runkeys")
 
 
 def utc_now() -> datetime:
@@ -115,9 +118,12 @@ class Services:
                 return
             self.runs.ensure()
             self.task_store.ensure()
+            for table in _TRIGGER_TABLES:
+                self.tables.ensure_table(table)
             for container in (CONTEXTS_CONTAINER, LOGS_CONTAINER, OUTPUTS_CONTAINER):
                 self.blobs.ensure_container(container)
-            self.queues.ensure_queue(RUNS_QUEUE)
+            for queue in (RUNS_QUEUE, EVENTS_QUEUE):
+                self.queues.ensure_queue(queue)
             self._ready = True
 
 

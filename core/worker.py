@@ -13,7 +13,9 @@ import logging
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
+from core import base_images
 from core.dependency_report import dependency_report, format_report
 from core.engine import Cancellation
 from core.errors import (
@@ -167,7 +169,7 @@ def _perform(
     redactor: StreamRedactor,
 ) -> tuple[RunStatus, str | None]:
     settings = services.settings
-    plan, context = prepare_run(services, run, log, work, redactor)
+    plan, context, commit = prepare_run(services, run, log, work, redactor)
     services.runs.update(run.run_id, lambda current: transition(current, RunStatus.RUNNING, now=services.clock()))
     executor = Executor(services.engine, log, clock=services.clock, push_backoff_seconds=settings.push_retry_seconds)
     execution = executor.execute(plan, context, cancellation)
@@ -175,7 +177,7 @@ def _perform(
     services.runs.update(run.run_id, lambda current: with_steps(current, timeline))
     status = _OUTCOME_STATUS[execution.outcome]
     if status is RunStatus.SUCCEEDED:
-        _record_outputs(services, run, execution, log)
+        _record_outputs(services, run, execution, log, git_commit=commit)
     return status, _failure_message(execution)
 
 
@@ -199,13 +201,15 @@ def _failure_message(execution: Execution) -> str | None:
     return execution.failure or "failed during run"
 
 
-def _record_outputs(services: Services, run: Run, execution: Execution, log: RunLogWriter) -> None:
+def _record_outputs(
+    services: Services, run: Run, execution: Execution, log: RunLogWriter, *, git_commit: str = ""
+) -> None:
     outputs: list[OutputImage] = []
     for pushed in execution.pushed:
         registry, _, rest = pushed.reference.partition("/")
         repository, _, tag = rest.rpartition(":")
         outputs.append(OutputImage(registry=registry, repository=repository, tag=tag, digest=pushed.digest))
-    report = dependency_report(execution, services.engine)
+    report = dependency_report(execution, services.engine, git_head_revision=git_commit or None)
     if report:
         log.line("The following dependencies were found:")
         log.write(format_report(report))
@@ -214,3 +218,30 @@ def _record_outputs(services: Services, run: Run, execution: Execution, log: Run
         run.run_id,
         lambda current: with_dependencies(with_outputs(current, tuple(outputs), now=services.clock()), tuple(report)),
     )
+    if run.task:
+        _track_base_images(services, run, report, outputs, log)
+
+
+def _track_base_images(
+    services: Services, run: Run, report: list[dict[str, Any]], outputs: list[OutputImage], log: RunLogWriter
+) -> None:
+    """Remember what the task was built from (base-image triggers) and which chain pushed its images."""
+    task_name = run.task or ""
+    try:
+        task = services.tasks.get(task_name)
+        base_images.ensure_index(services.tables)
+        indexed = base_images.index_run_dependencies(
+            services.tables,
+            task_name,
+            report,
+            trigger_type_for_task=task.base_image_trigger.type,
+            now=services.clock(),
+        )
+        chain = tuple(run.trigger.get("chain") or (task_name,))
+        for image in outputs:
+            base_images.record_produced_image(services.tables, image.reference, image.digest, chain)
+    except SlipwayError as error:
+        log.line(f"Warning: could not record the base images this task tracks: {error.message}")
+        return
+    if indexed.tracked:
+        log.line(f"Tracking {len(indexed.tracked)} base image(s) for base-image update triggers")

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from core.context_packing import pack_context
 from core.errors import SlipwayError
 from slipway_cli.client import ApiClient, CliError
 from slipway_cli.follow import TERMINAL, stream_log, wait_for_run
@@ -23,7 +24,6 @@ from slipway_cli.output import (
     print_table,
     run_row,
 )
-from slipway_cli.packing import pack_context
 from slipway_cli.upload import BlockUploader
 
 
@@ -210,8 +210,10 @@ def show_run(args: argparse.Namespace) -> int:
         print_json(run)
         return 0
     print_table(RUN_HEADERS, [run_row(run)])
+    trigger = run.get("trigger") or {}
     details = [
         ("Run type", run.get("runType")),
+        ("Trigger", _trigger_details(trigger)),
         ("Created", run.get("createTime")),
         ("Duration", format_duration(run)),
         ("Error", run.get("runErrorMessage")),
@@ -223,6 +225,19 @@ def show_run(args: argparse.Namespace) -> int:
     for image in run.get("outputImages") or []:
         print(f"Output image: {image['registry']}/{image['repository']}:{image['tag']}@{image['digest']}")
     return 0
+
+
+def _trigger_details(trigger: dict[str, Any]) -> str:
+    """What started a run, in one line (commit, branch, PR, timer occurrence, base image and digest)."""
+    kind = trigger.get("kind")
+    if kind in {"commit", "pullrequest"}:
+        text = f"{trigger.get('repositoryUrl')} {trigger.get('branchName')} at {str(trigger.get('commitId'))[:12]}"
+        return text + (f", pull request #{trigger['pullRequestId']}" if trigger.get("pullRequestId") else "")
+    if kind == "timer":
+        return f"timer '{trigger.get('timerTriggerName')}', occurrence {trigger.get('scheduleOccurrence')}"
+    if kind == "imageupdate":
+        return f"base image {trigger.get('image')} changed to {trigger.get('digest')}"
+    return "Manual" if kind == "manual" or not kind else str(kind)
 
 
 def logs(args: argparse.Namespace) -> int:

@@ -74,6 +74,7 @@ def _add_task(groups: Any) -> None:
     delete.add_argument("-n", "--name", required=True)
     delete.set_defaults(handler=task_commands_module.delete)
     task_commands_module.add_timer_parsers(task_commands)
+    task_commands_module.add_run_parser(task_commands)
 
     list_runs = task_commands.add_parser("list-runs", help="list runs, newest first")
     list_runs.add_argument("-n", "--name", help="only runs of this task")
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build(groups)
     _add_run(groups)
     _add_task(groups)
+    task_commands_module.add_event_parsers(groups)
     return parser
 
 

@@ -193,3 +193,69 @@ def add_timer_parsers(task_commands: Any) -> None:
             sub.add_argument("--enabled", type=bool_arg, metavar="true|false")
         sub.add_argument("-o", "--output", choices=["table", "json"], default="table")
         sub.set_defaults(handler=timer)
+
+
+def run_task(args: argparse.Namespace) -> int:
+    """`slipway task run -n X`: a Manual run; `--set`/`--arg` apply to this run only."""
+    from slipway_cli.commands import follow_run
+
+    client = ApiClient.from_env()
+    body = {"values": _pairs(args.set, "--set"), "arguments": _pairs(args.arg, "--arg")}
+    run = client.post(f"/tasks/{args.name}/runs", body)
+    sys.stderr.write(f"Queued a run with ID: {run['runId']}\n")
+    return follow_run(client, run["runId"], no_logs=args.no_logs, no_wait=args.no_wait, output=args.output)
+
+
+def add_run_parser(task_commands: Any) -> None:
+    parser = task_commands.add_parser("run", help="run a task now (trigger: Manual)")
+    parser.add_argument("-n", "--name", required=True, help="task name")
+    parser.add_argument("--set", action="append", metavar="K=V", help="value for this run only; repeatable")
+    parser.add_argument("--arg", action="append", metavar="K=V", help="build argument for this run only; repeatable")
+    parser.add_argument("--no-logs", action="store_true", help="do not stream the log; wait for the result")
+    parser.add_argument("--no-wait", action="store_true", help="return once the run is queued")
+    parser.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    parser.set_defaults(handler=run_task)
+
+
+def list_events(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    events = client.get("/events", top=args.top, task=args.name)["value"]
+    if args.output == "json":
+        print_json(events)
+        return 0
+    rows = [
+        [e["eventId"], e["receivedAt"][:19] + "Z", e.get("provider", ""), e.get("repository", ""), e.get("outcome", "")]
+        for e in events
+    ]
+    print_table(("EVENT ID", "RECEIVED", "SOURCE", "REPOSITORY / IMAGE", "OUTCOME"), rows)
+    return 0
+
+
+def show_event(args: argparse.Namespace) -> int:
+    client = ApiClient.from_env()
+    event = client.get(f"/events/{args.event_id}")
+    if args.output == "json":
+        print_json(event)
+        return 0
+    print(f"{event['provider']} {event['eventName']} {event['summary']}")
+    print(f"outcome: {event['outcome']}")
+    rows = [
+        [d["task"], "yes" if d["starts"] else "no", d.get("runId") or "", d["reason"], d["message"]]
+        for d in event.get("decisions", [])
+    ]
+    print_table(("TASK", "RUNS", "RUN ID", "REASON", "WHY"), rows)
+    return 0
+
+
+def add_event_parsers(groups: Any) -> None:
+    events = groups.add_parser("event", help="incoming events and what each did to each task")
+    actions = events.add_subparsers(dest="event_command", required=True, metavar="COMMAND")
+    listing = actions.add_parser("list", help="newest events first")
+    listing.add_argument("--top", type=int, default=15)
+    listing.add_argument("-n", "--name", help="only events that concerned this task")
+    listing.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    listing.set_defaults(handler=list_events)
+    show = actions.add_parser("show", help="one event with the decision for every task it concerned")
+    show.add_argument("--event-id", required=True)
+    show.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    show.set_defaults(handler=show_event)

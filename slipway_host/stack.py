@@ -95,15 +95,29 @@ class Service:
 
 
 def registry_config(
-    port: int, data_dir: Path, *, notify_url: str | None = None, notify_token: str | None = None
+    port: int,
+    data_dir: Path,
+    *,
+    notify_url: str | None = None,
+    notify_token: str | None = None,
+    htpasswd: Path | None = None,
+    realm: str = "slipway",
 ) -> str:
-    """CNCF distribution config: loopback only, deletes allowed, push notifications to Slipway."""
+    """CNCF distribution config: loopback only, deletes allowed, push notifications to Slipway.
+
+    With `htpasswd` (a file of `user:bcrypt-hash` lines) every request needs HTTP basic auth; distribution
+    2.8 allows that over plain http, and the Docker engine sends credentials to a loopback registry.
+    """
     lines = [
         "version: 0.1",
         "log: {level: warn}",
         f"storage: {{filesystem: {{rootdirectory: {data_dir}}}, delete: {{enabled: true}}}}",
         f"http: {{addr: '127.0.0.1:{port}'}}",
     ]
+    if htpasswd is not None:
+        quoted_path = "'" + str(htpasswd).replace("'", "''") + "'"
+        quoted_realm = "'" + realm.replace("'", "''") + "'"
+        lines.append(f"auth: {{htpasswd: {{realm: {quoted_realm}, path: {quoted_path}}}}}")
     if notify_url:
         headers = f", headers: {{Authorization: ['Bearer {notify_token}']}}" if notify_token else ""
         lines.append(
@@ -115,13 +129,36 @@ def registry_config(
 
 
 def start_registry(
-    workdir: Path, port: int, *, notify_url: str | None = None, notify_token: str | None = None, log: Path | None = None
+    workdir: Path,
+    port: int,
+    *,
+    notify_url: str | None = None,
+    notify_token: str | None = None,
+    log: Path | None = None,
+    htpasswd: Path | None = None,
 ) -> Service:
+    """Distribution on 127.0.0.1:`port`, data under `workdir`; `htpasswd` turns on basic auth (see registry_config)."""
+    if htpasswd is not None and not htpasswd.is_file():
+        # Distribution would create it with a generated user and print the password.
+        raise FileNotFoundError(f"htpasswd file {htpasswd} does not exist; write its user:bcrypt-hash lines first")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "registry.yml"
-    config.write_text(registry_config(port, workdir / "data", notify_url=notify_url, notify_token=notify_token))
+    config.write_text(
+        registry_config(port, workdir / "data", notify_url=notify_url, notify_token=notify_token, htpasswd=htpasswd)
+    )
     process = spawn(["docker-registry", "serve", str(config)], log or workdir / "registry.log")
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/v2/"), f"registry on port {port}", process)
+
+    def answers() -> bool:
+        # With auth, /v2/ answers 401 until a client logs in; that too means the registry is up.
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1):
+                return True
+        except urllib.error.HTTPError as error:
+            return error.code == 401
+        except (urllib.error.URLError, OSError):
+            return False
+
+    wait_until(answers, f"registry on port {port}", process)
     return Service("registry", process)
 
 
@@ -158,6 +195,7 @@ def service_env(api_key: str, storage: str, registry: str, **extra: str) -> dict
         "SLIPWAY_API_KEY": api_key,
         "SLIPWAY_REGISTRY": registry,
         "SLIPWAY_REAPER_SCHEDULE": "0 * * * * *",
+        "SLIPWAY_SCHEDULER_SCHEDULE": "0 * * * * *",
         "FUNCTIONS_WORKER_RUNTIME": "python",
         **extra,
     }
@@ -176,6 +214,10 @@ class PrivateStack:
     services: list[Service]
 
     @property
+    def webhook_secret(self) -> str:
+        return self.host_env["SLIPWAY_GITHUB_WEBHOOK_SECRET"]
+
+    @property
     def cli_env(self) -> dict[str, str]:
         return {**os.environ, "SLIPWAY_URL": self.url, "SLIPWAY_API_KEY": self.api_key}
 
@@ -190,10 +232,23 @@ def start_private_stack(workdir: Path, **settings: str) -> PrivateStack:
     services = [start_azurite(None, blob, queue, table, log=workdir / "azurite.log")]
     try:
         storage = azurite_connection_string(blob, queue, table)
-        services.append(start_registry(workdir / "registry", registry_port))
+        # The registry notifies the host of every push: a real base-image-update signal.
+        event_token = secrets.token_urlsafe(24)
+        notify = f"http://127.0.0.1:{host_port}/api/webhooks/registry"
+        services.append(
+            start_registry(workdir / "registry", registry_port, notify_url=notify, notify_token=event_token)
+        )
         api_key = secrets.token_urlsafe(24)
         registry = f"127.0.0.1:{registry_port}"
-        env = service_env(api_key, storage, registry, SLIPWAY_STACK_ID=f"private-{secrets.token_hex(4)}", **settings)
+        env = service_env(
+            api_key,
+            storage,
+            registry,
+            SLIPWAY_STACK_ID=f"private-{secrets.token_hex(4)}",
+            SLIPWAY_REGISTRY_EVENT_TOKEN=event_token,
+            SLIPWAY_GITHUB_WEBHOOK_SECRET=secrets.token_urlsafe(24),
+            **settings,
+        )
         services.append(start_host(host_port, env, log=workdir / "host.log"))
     except BaseException:
         for service in reversed(services):
@@ -202,8 +257,9 @@ def start_private_stack(workdir: Path, **settings: str) -> PrivateStack:
     return PrivateStack(f"http://127.0.0.1:{host_port}", api_key, registry, storage, workdir, env, services)
 
 
-def _api_key() -> str:
-    path = STATE / "api-key"
+def _local_secret(name: str) -> str:
+    """A random secret of the local stack, made once and kept in .slipway/ (mode 0600)."""
+    path = STATE / name
     if not path.exists():
         STATE.mkdir(exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))
@@ -233,18 +289,34 @@ def _start_background(foreground_host: bool) -> Service | None:
     logs.mkdir(exist_ok=True)
     storage = azurite_connection_string(BLOB_PORT, QUEUE_PORT, TABLE_PORT)
     registry = f"127.0.0.1:{REGISTRY_PORT}"
-    api_key = _api_key()
+    api_key = _local_secret("api-key")
+    event_token = _local_secret("registry-event-token")
     if not _pid_alive("azurite"):
         if port_open(BLOB_PORT):
             raise SystemExit(f"port {BLOB_PORT} is taken by another program; stop it or run `make down`")
         _record(start_azurite(STATE / "azurite", BLOB_PORT, QUEUE_PORT, TABLE_PORT, log=logs / "azurite.log"))
     if not _pid_alive("registry"):
-        _record(start_registry(STATE / "registry", REGISTRY_PORT, log=logs / "registry.log"))
+        notify = f"http://127.0.0.1:{HOST_PORT}/api/webhooks/registry"
+        _record(
+            start_registry(
+                STATE / "registry",
+                REGISTRY_PORT,
+                notify_url=notify,
+                notify_token=event_token,
+                log=logs / "registry.log",
+            )
+        )
     (STATE / "env").write_text(
         f"export SLIPWAY_URL=http://127.0.0.1:{HOST_PORT}\nexport SLIPWAY_API_KEY={api_key}\n"
         f"export SLIPWAY_REGISTRY={registry}\n"
     )
-    env = service_env(api_key, storage, registry)
+    env = service_env(
+        api_key,
+        storage,
+        registry,
+        SLIPWAY_REGISTRY_EVENT_TOKEN=event_token,
+        SLIPWAY_GITHUB_WEBHOOK_SECRET=_local_secret("github-webhook-secret"),
+    )
     if foreground_host:
         return start_host(HOST_PORT, env)
     if not _pid_alive("host"):

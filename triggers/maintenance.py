@@ -1,4 +1,4 @@
-"""Timer functions that keep the service healthy: the reaper of runs whose worker died."""
+"""Timer functions: the scheduler of task timers, and the reaper of runs whose worker died."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import azure.functions as func
 
 from core.reaper import reap_stale_runs
+from core.trigger_service import run_scheduler_tick
 from core.wiring import get_services
 
 bp = func.Blueprint()
@@ -18,3 +19,11 @@ def reap_stale_runs_timer(timer: func.TimerRequest) -> None:
     reaped = reap_stale_runs(get_services())
     if reaped:
         logger.warning("ended %d run(s) whose worker stopped: %s", len(reaped), ", ".join(reaped))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%SLIPWAY_SCHEDULER_SCHEDULE%", run_on_startup=False)
+def task_timers(timer: func.TimerRequest) -> None:
+    """Task timers (5-field cron) are evaluated on every tick; each occurrence runs exactly once."""
+    runs = run_scheduler_tick(get_services())
+    if runs:
+        logger.info("timers started run(s) %s", ", ".join(run.run_id for run in runs))

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from core.base_images import tracked_images
+from core.run_store import run_to_document
+from core.task_scheduling import manual_order, schedule_task_runs
 from core.tasks import Task, task_to_document
+from core.trigger_service import trigger_store
+from core.trigger_store import event_record_to_document
 from core.wiring import Services
-from triggers.http_support import api_endpoint, json_body, json_response
+from triggers.http_support import api_endpoint, int_param, json_body, json_response
 
 bp = func.Blueprint()
 
@@ -21,6 +26,17 @@ def _public_url(req: func.HttpRequest, services: Services) -> str:
 def _task_body(req: func.HttpRequest, services: Services, task: Task, *, secure: bool) -> dict[str, object]:
     body: dict[str, object] = task_to_document(task)
     body["hasGitAccessToken"] = services.tasks.has_git_token(task.name)
+    body["baseImageDependencies"] = [
+        {
+            "image": image.image,
+            "type": image.kind.value,
+            "triggers": image.triggers,
+            "digestBuiltWith": image.digest,
+            "currentDigest": image.current_digest,
+            "indexedAt": image.indexed_at.isoformat() if image.indexed_at else None,
+        }
+        for image in tracked_images(services.tables, task.name, trigger_type=task.base_image_trigger.type)
+    ]
     trigger = task.source_trigger
     if trigger.commit_enabled or trigger.pull_request_enabled:
         body["webhookUrl"] = f"{_public_url(req, services)}/api/webhooks/github"
@@ -96,3 +112,29 @@ def remove_timer(req: func.HttpRequest, services: Services) -> func.HttpResponse
     services.ensure_storage()
     task = services.tasks.remove_timer(req.route_params["name"], req.route_params["timer"])
     return json_response(task_to_document(task)["timers"])
+
+
+@bp.route(route="tasks/{name}/runs", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def run_task(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    """`slipway task run`: a Manual run, with `values` (--set) and `arguments` (--arg) for this run only."""
+    services.ensure_storage()
+    task = services.tasks.get(req.route_params["name"])
+    (run,) = schedule_task_runs(services, [manual_order(task, json_body(req))])
+    return json_response(run_to_document(run), status=202)
+
+
+@bp.route(route="events", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def list_events(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    """The event inbox: every webhook delivery and registry push, and what each did to each task."""
+    services.ensure_storage()
+    records = trigger_store(services).list_events(int_param(req, "top", 15), task=req.params.get("task") or None)
+    return json_response({"value": [event_record_to_document(r) for r in records]})
+
+
+@bp.route(route="events/{eventId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def show_event(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    return json_response(event_record_to_document(trigger_store(services).get_event(req.route_params["eventId"])))

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.context_archive import inspect_context_archive
+from core.context_packing import PackResult, pack_context
 from core.errors import InvalidContext
-from slipway_cli.packing import PackResult, pack_context
 
 MTIME = 1_700_000_000.75
 

@@ -1,0 +1,260 @@
+"""Triggers end to end: intake (fast, durable), decisions (behind the `events` queue), and runs.
+
+Intake authenticates and records an event, puts it on the `events` queue and answers 202 with what
+was received — no silent 202s. The queue function decides which tasks run and why, records every
+decision in the event inbox (`slipway event list`), and starts runs with idempotency keys, so a
+retried delivery or message never makes a second run. Timers and registry polling feed the same
+run creation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core import base_images, schedules
+from core.errors import InvalidTransition, SlipwayError, StorageError
+from core.github_events import event_from_document, event_to_document, parse_github_event, verify_github_signature
+from core.registry_events import HandshakeReply, ImagePushed, classify_registry_request, verify_event_token
+from core.run_service import cancel_run
+from core.runs import ACTIVE_STATUSES, Run, RunStatus
+from core.task_scheduling import TaskRunOrder, schedule_task_runs
+from core.tasks import Task
+from core.trigger_matching import TaskDecision, match_source_event, superseded_runs
+from core.trigger_store import DecisionRecord, EventRecord, TriggerStore, new_event_id, new_event_record
+from core.wiring import EVENTS_QUEUE, Services
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntakeReply:
+    status: int
+    body: Mapping[str, Any]
+    headers: Mapping[str, str] | None = None
+
+
+def trigger_store(services: Services) -> TriggerStore:
+    store = TriggerStore(services.tables)
+    store.ensure()
+    return store
+
+
+def _enqueue(services: Services, message: Mapping[str, Any]) -> None:
+    services.queues.ensure_queue(EVENTS_QUEUE)
+    services.queues.send(EVENTS_QUEUE, json.dumps(message, separators=(",", ":")))
+
+
+def accept_github_delivery(services: Services, headers: Mapping[str, str], body: bytes) -> IntakeReply:
+    """Verify, parse, de-duplicate and queue one GitHub delivery; the reply says what was received."""
+    secrets = [services.resolve_setting(secret) for secret in services.settings.github_webhook_secrets]
+    verify_github_signature(body, headers.get("x-hub-signature-256"), secrets)
+    event = parse_github_event(headers.get("x-github-event", ""), headers.get("x-github-delivery", ""), body)
+    store = trigger_store(services)
+    received = services.clock()
+    if not store.record_delivery(event.delivery_id, received):
+        return IntakeReply(
+            200,
+            {
+                "status": "duplicate",
+                "deliveryId": event.delivery_id,
+                "message": "this delivery was already received; nothing more is done",
+            },
+        )
+    try:
+        _enqueue(services, {"type": "github", "receivedAt": received.isoformat(), "event": event_to_document(event)})
+    except StorageError:
+        store.forget_delivery(event.delivery_id)  # so GitHub's redelivery is accepted
+        raise
+    return IntakeReply(
+        202,
+        {
+            "status": "accepted",
+            "deliveryId": event.delivery_id,
+            "summary": event.summary,
+            "message": "see `slipway event list` for which tasks it starts",
+        },
+    )
+
+
+def accept_registry_event(services: Services, method: str, headers: Mapping[str, str], body: bytes) -> IntakeReply:
+    """A registry notification (CNCF distribution, ACR webhook, Event Grid): queue every tag push."""
+    if method.upper() != "OPTIONS":
+        tokens = [services.resolve_setting(token) for token in services.settings.registry_event_tokens]
+        verify_event_token(headers, tokens)
+    result = classify_registry_request(method, headers, body, default_registry=services.settings.registry)
+    if isinstance(result, HandshakeReply):
+        return IntakeReply(result.status, dict(result.body or {}), dict(result.headers or {}))
+    received = services.clock()
+    for pushed in result.pushed:
+        _enqueue(
+            services, {"type": "imagepushed", "receivedAt": received.isoformat(), "push": _pushed_document(pushed)}
+        )
+    return IntakeReply(
+        202,
+        {
+            "accepted": [f"{p.image}@{p.digest}" for p in result.pushed],
+            "ignored": [{"eventId": i.event_id, "reason": i.reason} for i in result.ignored],
+        },
+    )
+
+
+def _pushed_document(pushed: ImagePushed) -> dict[str, Any]:
+    return {
+        "registry": pushed.registry,
+        "repository": pushed.repository,
+        "tag": pushed.tag,
+        "digest": pushed.digest,
+        "mediaType": pushed.media_type,
+        "eventId": pushed.event_id,
+        "occurredAt": pushed.occurred_at.isoformat() if pushed.occurred_at else None,
+    }
+
+
+def _pushed_from_document(document: Mapping[str, Any]) -> ImagePushed:
+    occurred = document.get("occurredAt")
+    return ImagePushed(
+        registry=document["registry"],
+        repository=document["repository"],
+        tag=document["tag"],
+        digest=document["digest"],
+        media_type=document.get("mediaType", ""),
+        event_id=document["eventId"],
+        occurred_at=datetime.fromisoformat(occurred) if occurred else None,
+    )
+
+
+def _tasks_by_name(services: Services) -> dict[str, Task]:
+    return {task.name: task for task in services.tasks.list()}
+
+
+def _start(services: Services, store: TriggerStore, event_id: str, orders: list[TaskRunOrder]) -> list[Run]:
+    runs = schedule_task_runs(services, orders)
+    for order, run in zip(orders, runs, strict=True):
+        try:
+            store.attach_run(event_id, order.task.name, run.run_id)
+        except SlipwayError as error:  # the run exists; only the inbox link is missing
+            logger.warning("could not link run %s to event %s: %s", run.run_id, event_id, error.message)
+    return runs
+
+
+def _cancel_superseded(services: Services, decision: TaskDecision) -> None:
+    unfinished = ACTIVE_STATUSES | {RunStatus.QUEUED}
+    active = [r for r in services.runs.list(top=100, task=decision.task) if r.status in unfinished]
+    for run_id in superseded_runs(decision, active):
+        with contextlib.suppress(InvalidTransition):  # it finished meanwhile
+            cancel_run(services, run_id)
+
+
+def process_event_message(services: Services, message: Mapping[str, Any]) -> list[Run]:
+    """The `events` queue: decide, record the decisions, start runs."""
+    services.ensure_storage()
+    if message.get("type") == "github":
+        return _process_github(services, message)
+    if message.get("type") == "imagepushed":
+        return process_image_pushed(
+            services, _pushed_from_document(message["push"]), received=datetime.fromisoformat(message["receivedAt"])
+        )
+    logger.error("dropping an event message of unknown type %r", message.get("type"))
+    return []
+
+
+def _process_github(services: Services, message: Mapping[str, Any]) -> list[Run]:
+    event = event_from_document(message["event"])
+    received = datetime.fromisoformat(message["receivedAt"])
+    tasks = _tasks_by_name(services)
+    decisions = match_source_event(event, tasks.values())
+    store = trigger_store(services)
+    record = store.save_event(new_event_record(event, decisions, received_at=received))
+    orders: list[TaskRunOrder] = []
+    for decision in decisions:
+        if not decision.starts:
+            continue
+        _cancel_superseded(services, decision)
+        ref = decision.commit if decision.pull_request_number is None else decision.fetch_ref
+        orders.append(
+            TaskRunOrder(
+                task=tasks[decision.task],
+                trigger=decision.run_trigger(),
+                idempotency_key=decision.idempotency_key,
+                source_ref=ref,
+            )
+        )
+    return _start(services, store, record.event_id, orders)
+
+
+def process_image_pushed(services: Services, pushed: ImagePushed, *, received: datetime) -> list[Run]:
+    """A tag's digest may have changed: start the tasks that build on it (base-image triggers)."""
+    base_images.ensure_index(services.tables)
+    chain = base_images.chain_for_push(services.tables, pushed)
+    tasks = _tasks_by_name(services)
+    decisions = base_images.tasks_to_trigger(services.tables, pushed, tasks, chain=chain)
+    starting = [d for d in decisions if d.trigger]
+    record = EventRecord(
+        event_id=new_event_id(received, f"{pushed.event_id}-{pushed.digest}"),
+        delivery_id=pushed.event_id,
+        received_at=received,
+        event_name="push",
+        kind="imagepushed",
+        summary=f"{pushed.image} now points at {pushed.digest}",
+        outcome=f"{len(starting)} of {len(decisions)} dependent task(s) start a run",
+        provider="Registry",
+        repository=pushed.image,
+        commit=pushed.digest,
+        decisions=tuple(DecisionRecord(d.task, d.trigger, d.reason.value, d.message) for d in decisions),
+    )
+    store = trigger_store(services)
+    saved = store.save_event(record)
+    orders = [
+        TaskRunOrder(
+            task=tasks[d.task],
+            trigger={
+                "kind": "imageupdate",
+                "image": d.image,
+                "digest": d.digest,
+                "previousDigest": d.previous_digest,
+                "dependencyKind": d.kind.value,
+                "eventId": d.event_id,
+                "chain": list(d.chain),
+                "idempotencyKey": d.idempotency_key,
+            },
+            idempotency_key=d.idempotency_key,
+        )
+        for d in starting
+    ]
+    return _start(services, store, saved.event_id, orders)
+
+
+def run_scheduler_tick(services: Services, *, now: datetime | None = None) -> list[Run]:
+    """Start one run per due timer occurrence, exactly once across hosts and retries."""
+    services.ensure_storage()
+    moment = now or services.clock()
+    schedules.ensure_timer_state(services.tables)
+    mark = schedules.read_scheduler_mark(services.tables)
+    since = schedules.evaluation_since(mark, moment)
+    tasks = _tasks_by_name(services)
+    orders: list[TaskRunOrder] = []
+    claimed: list[schedules.TimerOccurrence] = []
+    for occurrence in schedules.due_timer_occurrences(tasks.values(), since=since, now=moment):
+        if schedules.claim_occurrence(services.tables, occurrence, now=moment):
+            claimed.append(occurrence)
+            orders.append(
+                TaskRunOrder(
+                    task=tasks[occurrence.task],
+                    trigger={"kind": "timer", **occurrence.to_trigger()},
+                    idempotency_key=occurrence.idempotency_key,
+                )
+            )
+    try:
+        runs = schedule_task_runs(services, orders)
+    except SlipwayError:
+        for occurrence in claimed:
+            schedules.release_occurrence(services.tables, occurrence)  # the next tick tries again
+        raise
+    schedules.advance_scheduler_mark(services.tables, mark, moment)
+    return runs
