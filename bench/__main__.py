@@ -17,7 +17,7 @@ from pathlib import Path
 
 import docker
 
-from bench import quick_build
+from bench import quick_build, triggers
 from slipway_host.stack import start_private_stack
 from tests.integration.conftest import BASE_IMAGE, _busybox_rootfs
 
@@ -39,12 +39,22 @@ def main() -> int:
     ).stdout.strip()
     print(f"# slipway bench {datetime.now(UTC):%Y-%m-%d %H:%M}Z, {platform.machine()}, Docker engine {engine_version}")
     with tempfile.TemporaryDirectory(prefix="slipway-bench-stack-") as temp:
-        stack = start_private_stack(Path(temp))
+        stack = start_private_stack(Path(temp) / "builds")
         try:
             for line in quick_build.run(stack, base_image, quick=args.quick):
                 print(line, flush=True)
         finally:
             stack.stop()
+        # Trigger benchmarks count the runs they create; nothing builds them.
+        no_worker = {"AzureWebJobs.run_worker.Disabled": "true"}
+        intake = start_private_stack(Path(temp) / "intake", **no_worker)
+        fanout = start_private_stack(Path(temp) / "fanout", **no_worker)
+        try:
+            for line in triggers.run(intake, fanout, base_image, quick=args.quick):
+                print(line, flush=True)
+        finally:
+            intake.stop()
+            fanout.stop()
     return 0
 
 

@@ -15,6 +15,7 @@ from core.contexts import validate_sha256, validate_source_location
 from core.engine import BuildOptions
 from core.errors import InvalidRequest
 from core.image_names import ImageName, qualify_image_name
+from core.named_values import NamedValues, Transform, parse_named_values
 from core.plan import Plan, quick_build_plan
 
 MIN_TIMEOUT = 1
@@ -36,8 +37,10 @@ class QuickBuildRequest:
     platform: str = "linux/amd64"
     no_cache: bool = False
     timeout: int = 3600
+    # `--secret-build-arg`: kept apart so they are sealed when stored and masked in the log.
+    secret_build_args: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self, seal: Transform | None = None) -> dict[str, Any]:
         return {
             "type": "DockerBuildRequest",
             "sourceLocation": self.source_location,
@@ -45,7 +48,9 @@ class QuickBuildRequest:
             "dockerFilePath": self.dockerfile,
             "imageNames": list(self.image_names),
             "isPushEnabled": self.push,
-            "arguments": [{"name": k, "value": v, "isSecret": False} for k, v in self.build_args.items()],
+            "arguments": NamedValues(
+                tuple(self.build_args.items()), tuple(self.secret_build_args.items())
+            ).to_documents(seal),
             "target": self.target,
             "platform": self.platform,
             "noCache": self.no_cache,
@@ -96,33 +101,9 @@ def parse_timeout(value: Any, default: int) -> int:
     return value
 
 
-def _build_args(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise InvalidRequest("arguments must be a list of {name, value} objects", target="arguments")
-    args: dict[str, str] = {}
-    for index, item in enumerate(value):
-        where = f"arguments[{index}]"
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-            raise InvalidRequest(f"{where} must be an object with a string 'name'", target=where)
-        if item.get("isSecret"):
-            raise InvalidRequest(
-                f"{where}: secret build arguments are not supported by quick builds yet; pass the value "
-                "through a task file secret instead",
-                target=where,
-            )
-        name = item["name"]
-        if not _BUILD_ARG_NAME.match(name):
-            raise InvalidRequest(f"{where}: build argument name {name!r} is not a valid ARG name", target=where)
-        raw = item.get("value", "")
-        if not isinstance(raw, str):
-            raise InvalidRequest(f"{where}.value must be a string", target=f"{where}.value")
-        args[name] = raw
-    return args
-
-
-def parse_quick_build_request(body: Mapping[str, Any], *, default_timeout: int) -> QuickBuildRequest:
+def parse_quick_build_request(
+    body: Mapping[str, Any], *, default_timeout: int, open_secret: Transform | None = None
+) -> QuickBuildRequest:
     """Validate a `DockerBuildRequest` body; every problem names the field at fault."""
     kind = body.get("type", "DockerBuildRequest")
     if kind != "DockerBuildRequest":
@@ -137,13 +118,17 @@ def parse_quick_build_request(body: Mapping[str, Any], *, default_timeout: int) 
     if not isinstance(names, Sequence) or isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise InvalidRequest("imageNames must be a list of strings", target="imageNames")
     target = _string(body, "target")
+    arguments = parse_named_values(
+        body.get("arguments"), field_name="arguments", open_secret=open_secret, name_pattern=_BUILD_ARG_NAME
+    )
     return QuickBuildRequest(
         source_location=validate_source_location(body.get("sourceLocation")),
         source_sha256=validate_sha256(body.get("sourceSha256")),
         dockerfile=dockerfile,
         image_names=tuple(names),
         push=_bool(body, "isPushEnabled", True),
-        build_args=_build_args(body.get("arguments")),
+        build_args=dict(arguments.plain),
+        secret_build_args=dict(arguments.secret),
         target=target or None,
         platform=parse_platform(body.get("platform")),
         no_cache=_bool(body, "noCache", False),
@@ -151,8 +136,10 @@ def parse_quick_build_request(body: Mapping[str, Any], *, default_timeout: int) 
     )
 
 
-def request_from_document(document: Mapping[str, Any]) -> QuickBuildRequest:
-    return parse_quick_build_request(document, default_timeout=int(document.get("timeout") or 3600))
+def request_from_document(document: Mapping[str, Any], open_secret: Transform | None = None) -> QuickBuildRequest:
+    return parse_quick_build_request(
+        document, default_timeout=int(document.get("timeout") or 3600), open_secret=open_secret
+    )
 
 
 def render_image_names(request: QuickBuildRequest, run: Mapping[str, str], *, registry: str) -> tuple[ImageName, ...]:
@@ -178,7 +165,7 @@ def plan_quick_build(request: QuickBuildRequest, images: tuple[ImageName, ...]) 
     options = BuildOptions(
         dockerfile=request.dockerfile,
         tags=tuple(i.reference for i in images),
-        build_args=dict(request.build_args),
+        build_args={**request.build_args, **request.secret_build_args},
         target=request.target,
         platform=request.platform,
         no_cache=request.no_cache,

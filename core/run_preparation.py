@@ -9,7 +9,7 @@ runs; a secret that cannot be resolved ends it Error, as ACR does.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +20,9 @@ from core.log_masking import StreamRedactor
 from core.plan import BuildStep, Plan, quick_build_plan
 from core.quick_build import plan_quick_build, render_image_names, render_tags
 from core.quick_build import request_from_document as quick_build_request
+from core.registry_credentials import CredentialResolver, RegistryCredential, auth_for
 from core.run_log import RunLogWriter
+from core.run_service import request_secrets_context
 from core.run_values import run_values
 from core.runs import Run, RunStatus, RunType
 from core.task_planner import PlanPolicy
@@ -49,6 +51,7 @@ class RunContext:
     stack: str
     archive: Path | None
     dockerfile_text: str = ""
+    auths: Mapping[str, RegistryAuth] = field(default_factory=dict, repr=False)
 
     def open_build_context(self, step: BuildStep) -> tuple[BinaryIO, str]:
         if self.archive is None:
@@ -56,7 +59,22 @@ class RunContext:
         return self.archive.open("rb"), self.dockerfile_text
 
     def registry_auth(self, reference: str) -> RegistryAuth | None:
-        return None
+        return auth_for(reference, self.auths)
+
+
+def registry_logins(
+    services: Services, redactor: StreamRedactor, credentials: Sequence[RegistryCredential] = ()
+) -> dict[str, RegistryAuth]:
+    """The run's registry logins: the service's own registry (if configured) and the task's credentials."""
+    settings = services.settings
+    own: list[RegistryCredential] = []
+    if settings.registry_username and settings.registry_password:
+        own.append(
+            RegistryCredential(settings.registry.lower(), settings.registry_username, settings.registry_password, None)
+        )
+    resolved = CredentialResolver(services.secrets).resolve([*own, *credentials])
+    redactor.add_values(resolved.secret_values)
+    return dict(resolved)
 
 
 class MaskingResolver:
@@ -93,9 +111,18 @@ def _fetch(
     return archive
 
 
-def _quick_build(services: Services, run: Run, log: RunLogWriter, work: Path) -> tuple[Plan, RunContext]:
+def _quick_build(
+    services: Services, run: Run, log: RunLogWriter, work: Path, redactor: StreamRedactor
+) -> tuple[Plan, RunContext]:
     settings = services.settings
-    request = quick_build_request(run.request)
+    request = quick_build_request(run.request, services.opening(request_secrets_context(run.run_id)))
+    redactor.add_values(request.secret_build_args.values())
+    for name in request.secret_build_args:
+        log.line(
+            f"Warning: secret build argument {name} is passed to the classic builder as a build argument: it is "
+            "masked in this log, but a RUN that uses it can record it in the image history (docker history). "
+            "To keep a secret out of the image, use a task file with a secret volume mounted in a cmd step."
+        )
     started = run.start_time or services.clock()
     values = run_values(run, registry=settings.registry, started=started)
     images = render_image_names(request, values, registry=settings.registry)
@@ -104,7 +131,13 @@ def _quick_build(services: Services, run: Run, log: RunLogWriter, work: Path) ->
     )
     if archive is None:  # pragma: no cover - a quick build always has a source location
         raise InvalidRequest("a quick build needs an uploaded context")
-    context = RunContext(run.run_id, settings.stack_label, archive, read_dockerfile(archive, request.dockerfile))
+    context = RunContext(
+        run.run_id,
+        settings.stack_label,
+        archive,
+        read_dockerfile(archive, request.dockerfile),
+        registry_logins(services, redactor),
+    )
     return plan_quick_build(request, images), context
 
 
@@ -112,7 +145,8 @@ def _task_run(
     services: Services, run: Run, log: RunLogWriter, work: Path, redactor: StreamRedactor
 ) -> tuple[Plan, RunContext]:
     settings = services.settings
-    request = task_run_request(run.request)
+    request = task_run_request(run.request, services.opening(request_secrets_context(run.run_id)))
+    redactor.add_values(value for _, value in request.secret_values)
     archive = _fetch(services, log, work, source=request.source_location, sha256=request.source_sha256, dockerfile=None)
     started = run.start_time or services.clock()
     prepared = prepare_task_run(
@@ -125,7 +159,9 @@ def _task_run(
     )
     for warning in prepared.warnings:
         log.line(f"Warning: {warning}")
-    return prepared.plan, RunContext(run.run_id, settings.stack_label, archive)
+    return prepared.plan, RunContext(
+        run.run_id, settings.stack_label, archive, auths=registry_logins(services, redactor)
+    )
 
 
 def _triggered_task(
@@ -135,6 +171,7 @@ def _triggered_task(
     settings = services.settings
     document = run.request
     task = task_from_document(document["task"])
+    logins = registry_logins(services, redactor, services.task_store.registry_credentials(task.name))
     token_setting = services.task_store.git_token(task.name)
     token = services.resolve_setting(token_setting) if token_setting else None
     if token:
@@ -167,7 +204,7 @@ def _triggered_task(
             platform=task.platform,
             no_cache=task.no_cache,
         )
-        context = RunContext(run.run_id, settings.stack_label, source.archive, dockerfile)
+        context = RunContext(run.run_id, settings.stack_label, source.archive, dockerfile, logins)
         return quick_build_plan(options, push=task.push), context, source.git.get("commit", "")
     request = TaskRunRequest(
         kind=ENCODED if task.kind is TaskKind.ENCODED else FILE,
@@ -191,7 +228,8 @@ def _triggered_task(
     )
     for warning in prepared.warnings:
         log.line(f"Warning: {warning}")
-    return prepared.plan, RunContext(run.run_id, settings.stack_label, source.archive), source.git.get("commit", "")
+    context = RunContext(run.run_id, settings.stack_label, source.archive, auths=logins)
+    return prepared.plan, context, source.git.get("commit", "")
 
 
 def prepare_run(
@@ -200,7 +238,7 @@ def prepare_run(
     """The plan of `run`, its context and git commit (if any); raises `RunFailed` with the status to end with."""
     try:
         if run.run_type is RunType.QUICK_BUILD:
-            return (*_quick_build(services, run, log, work), "")
+            return (*_quick_build(services, run, log, work, redactor), "")
         if run.run_type is RunType.QUICK_RUN:
             return (*_task_run(services, run, log, work, redactor), "")
         return _triggered_task(services, run, log, work, redactor)

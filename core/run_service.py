@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from core.contexts import UploadTicket, check_uploaded_context, create_upload_ticket, fetch_context
 from core.errors import InvalidRequest, SlipwayError, StorageError
+from core.log_masking import mask_text
 from core.plan_view import describe_plan
 from core.quick_build import parse_platform, parse_quick_build_request, plan_quick_build, render_image_names
 from core.run_log import LogChunk, RunLogWriter, read_log
@@ -24,6 +25,11 @@ from core.task_runs import PlaceholderSecrets, parse_task_run_request, prepare_t
 from core.wiring import RUNS_QUEUE, Services
 
 MAX_TOP = 1000
+
+
+def request_secrets_context(run_id: str) -> str:
+    """What a run's sealed request values are bound to: they open only for this run."""
+    return f"run/{run_id}/request"
 
 
 def create_context_upload(services: Services) -> UploadTicket:
@@ -49,7 +55,7 @@ def schedule_quick_build(services: Services, body: Mapping[str, Any]) -> Run:
         run_id=run_id,
         number=number,
         run_type=RunType.QUICK_BUILD,
-        request=request.to_document(),
+        request=request.to_document(services.sealing(request_secrets_context(run_id))),
         now=now,
         platform=request.platform,
         timeout=request.timeout,
@@ -89,7 +95,7 @@ def schedule_task_run(services: Services, body: Mapping[str, Any]) -> Run:
         run_id=run_id,
         number=number,
         run_type=RunType.QUICK_RUN,
-        request=request.to_document(),
+        request=request.to_document(services.sealing(request_secrets_context(run_id))),
         now=services.clock(),
         platform=request.platform,
         timeout=request.timeout,
@@ -126,7 +132,7 @@ def dry_run(services: Services, body: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "DockerBuildRequest":
         build = parse_quick_build_request(body, default_timeout=settings.default_timeout_seconds)
         plan = plan_quick_build(build, render_image_names(build, values, registry=settings.registry))
-        return {"plan": describe_plan(plan), "warnings": []}
+        return _masked({"plan": describe_plan(plan), "warnings": []}, build.secret_build_args.values())
     request = parse_task_run_request(body, default_timeout=settings.default_timeout_seconds)
     with tempfile.TemporaryDirectory(prefix="slipway-dry-run-") as work:
         archive = None
@@ -150,7 +156,17 @@ def dry_run(services: Services, body: Mapping[str, Any]) -> dict[str, Any]:
             policy=_policy(services),
             secret_resolver=PlaceholderSecrets(),
         )
-    return {"plan": describe_plan(prepared.plan), "warnings": list(prepared.warnings)}
+    result = {"plan": describe_plan(prepared.plan), "warnings": list(prepared.warnings)}
+    return _masked(result, (value for _, value in request.secret_values))
+
+
+def _masked(result: dict[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
+    """A dry run never echoes secret values back."""
+    values = [value for value in secrets if value]
+    if not values:
+        return result
+    masked: dict[str, Any] = json.loads(mask_text(json.dumps(result), values))
+    return masked
 
 
 def enqueue_run(services: Services, run: Run) -> Run:

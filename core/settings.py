@@ -45,6 +45,14 @@ class Settings:
     # Shared secrets for incoming events: plain values or Key Vault references (several allow rotation).
     github_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     registry_event_tokens: tuple[str, ...] = field(default=(), repr=False)
+    # Login to the service's own registry (ACR's auth mode Default): values or Key Vault references.
+    registry_username: str = ""
+    registry_password: str = field(default="", repr=False)
+    # Seals secret values at rest (--set-secret, --secret-build-arg, task credentials): base64 keys, first seals.
+    data_key: str = field(default="", repr=False)
+    # Base images in registries that send no notifications are polled at most this often.
+    registry_poll_seconds: float = 900.0
+    poll_skip_registries: tuple[str, ...] = ()
     # Key Vault: tests point these at a local double (its own CA, a 127.0.0.1 challenge resource).
     keyvault_verify_challenge_resource: bool = True
     keyvault_ca_bundle: str | None = None
@@ -98,6 +106,11 @@ class Settings:
             registry_event_tokens=_list(env.get("SLIPWAY_REGISTRY_EVENT_TOKEN", "")),
             keyvault_verify_challenge_resource=_flag(env, "SLIPWAY_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", default=True),
             keyvault_ca_bundle=env.get("SLIPWAY_KEYVAULT_CA_BUNDLE") or None,
+            registry_poll_seconds=_float(env, "SLIPWAY_REGISTRY_POLL_INTERVAL_SECONDS", 900.0),
+            data_key=env.get("SLIPWAY_DATA_KEY", "").strip(),
+            registry_username=env.get("SLIPWAY_REGISTRY_USERNAME", ""),
+            registry_password=env.get("SLIPWAY_REGISTRY_PASSWORD", ""),
+            poll_skip_registries=_list(env.get("SLIPWAY_REGISTRY_POLL_SKIP", "")),
             keyvault_timeout_seconds=_float(env, "SLIPWAY_KEYVAULT_TIMEOUT_SECONDS", 120.0),
         )
 

@@ -3,8 +3,8 @@
 Two request shapes, named as in ACR's API: `EncodedTaskRunRequest` carries the task file (and
 values file) base64-encoded in the request — what `slipway run -f FILE /dev/null` sends — and
 `FileTaskRunRequest` names a task file inside the uploaded context. Values given with `--set`
-travel in `values`. Secret values (`--set-secret`) are refused until they can be kept out of run
-records and queue messages.
+travel in `values`; secret values (`--set-secret`) are sealed in the stored request and masked in
+the run's log.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import binascii
 import posixpath
 import tarfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.contexts import validate_sha256, validate_source_location
 from core.errors import InvalidContext, InvalidRequest
+from core.named_values import NamedValues, Transform, parse_named_values
 from core.plan import Plan
 from core.quick_build import parse_platform, parse_timeout
 from core.task_planner import PlanPolicy, plan_task
@@ -42,12 +43,14 @@ class TaskRunRequest:
     values: tuple[tuple[str, str], ...]
     platform: str
     timeout: int
+    # `--set-secret`: sealed when stored, masked in the log.
+    secret_values: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def file_name(self) -> str:
         return self.task_file_path or "acb.yaml"
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self, seal: Transform | None = None) -> dict[str, Any]:
         return {
             "type": self.kind,
             "sourceLocation": self.source_location,
@@ -56,7 +59,7 @@ class TaskRunRequest:
             "encodedTaskContent": self.encoded_task,
             "valuesFilePath": self.values_file_path,
             "encodedValuesContent": self.encoded_values,
-            "values": [{"name": name, "value": value, "isSecret": False} for name, value in self.values],
+            "values": NamedValues(self.values, self.secret_values).to_documents(seal),
             "platform": self.platform,
             "timeout": self.timeout,
         }
@@ -86,29 +89,9 @@ def _relative_path(value: Any, field: str) -> str:
     return cleaned
 
 
-def _values(value: Any) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        raise InvalidRequest("values must be a list of {name, value} objects", target="values")
-    pairs: list[tuple[str, str]] = []
-    for index, item in enumerate(value):
-        where = f"values[{index}]"
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
-            raise InvalidRequest(f"{where} must be an object with a non-empty string 'name'", target=where)
-        if item.get("isSecret"):
-            raise InvalidRequest(
-                f"{where}: secret values (--set-secret) are not supported yet; use a Key Vault secret "
-                "in the task file's secrets: section",
-                target=where,
-            )
-        if not isinstance(item.get("value", ""), str):
-            raise InvalidRequest(f"{where}.value must be a string", target=f"{where}.value")
-        pairs.append((item["name"], item.get("value", "")))
-    return tuple(pairs)
-
-
-def parse_task_run_request(body: Mapping[str, Any], *, default_timeout: int) -> TaskRunRequest:
+def parse_task_run_request(
+    body: Mapping[str, Any], *, default_timeout: int, open_secret: Transform | None = None
+) -> TaskRunRequest:
     kind = body.get("type")
     source = body.get("sourceLocation")
     if kind == ENCODED:
@@ -121,6 +104,7 @@ def parse_task_run_request(body: Mapping[str, Any], *, default_timeout: int) -> 
     else:
         raise InvalidRequest(f"type must be '{ENCODED}' or '{FILE}', got {kind!r}", target="type")
     values_path = body.get("valuesFilePath")
+    values = parse_named_values(body.get("values"), field_name="values", open_secret=open_secret)
     return TaskRunRequest(
         kind=kind,
         source_location=validate_source_location(source) if source is not None else None,
@@ -129,14 +113,17 @@ def parse_task_run_request(body: Mapping[str, Any], *, default_timeout: int) -> 
         encoded_task=body.get("encodedTaskContent") if kind == ENCODED else None,
         values_file_path=_relative_path(values_path, "valuesFilePath") if values_path is not None else None,
         encoded_values=body.get("encodedValuesContent") if kind == ENCODED else None,
-        values=_values(body.get("values")),
+        values=values.plain,
+        secret_values=values.secret,
         platform=parse_platform(body.get("platform")),
         timeout=parse_timeout(body.get("timeout"), default_timeout),
     )
 
 
-def request_from_document(document: Mapping[str, Any]) -> TaskRunRequest:
-    return parse_task_run_request(document, default_timeout=int(document.get("timeout") or 3600))
+def request_from_document(document: Mapping[str, Any], open_secret: Transform | None = None) -> TaskRunRequest:
+    return parse_task_run_request(
+        document, default_timeout=int(document.get("timeout") or 3600), open_secret=open_secret
+    )
 
 
 def read_archive_text(archive: Path | None, path: str, *, what: str, limit: int = MAX_TASK_BYTES) -> str:
@@ -193,7 +180,7 @@ def prepare_task_run(
     elif request.values_file_path is not None:
         source = read_archive_text(archive, request.values_file_path, what="values file")
         file_values = load_values_file(source, file_name=request.values_file_path)
-    merged = merge_values(file_values, list(request.values))
+    merged = merge_values(file_values, [*request.values, *request.secret_values])
     task = load_task_file(
         text,
         file_name=request.file_name,

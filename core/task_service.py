@@ -227,7 +227,7 @@ class TaskService:
         return self._store.get(name).task
 
     def list(self) -> list[Task]:
-        return sorted(self._store.list(), key=lambda t: t.name.lower())
+        return sorted(self._store.list_tasks(), key=lambda t: t.name.lower())
 
     def delete(self, name: str) -> None:
         self._store.delete(name)

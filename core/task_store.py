@@ -12,8 +12,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.errors import ConcurrentUpdate, Conflict, NotFound, StorageError
+from core.errors import ConcurrentUpdate, Conflict, InvalidRequest, NotFound, StorageError
+from core.keyvault import is_keyvault_reference
 from core.ports import TableStore
+from core.registry_credentials import RegistryCredential, from_storage_document, to_storage_document
+from core.sealed_values import SecretSealer, is_sealed
 from core.tasks import Task, task_from_document, task_to_document
 
 TASKS_TABLE = "tasks"
@@ -34,6 +37,10 @@ def credential_keys(name: str) -> tuple[str, str]:
     return name.lower(), "git"
 
 
+def _credentials_context(name: str) -> str:
+    return f"task/{name.lower()}/credentials"
+
+
 @dataclass(frozen=True)
 class StoredTask:
     task: Task
@@ -41,8 +48,9 @@ class StoredTask:
 
 
 class TaskStore:
-    def __init__(self, tables: TableStore) -> None:
+    def __init__(self, tables: TableStore, *, sealer: Callable[[], SecretSealer | None] = lambda: None) -> None:
         self._tables = tables
+        self._sealer = sealer
 
     def ensure(self) -> None:
         self._tables.ensure_table(TASKS_TABLE)
@@ -81,19 +89,80 @@ class TaskStore:
     def delete(self, name: str) -> None:
         self.get(name)
         self._tables.delete(TASKS_TABLE, *task_keys(name))
-        self._tables.delete(CREDENTIALS_TABLE, *credential_keys(name))
+        for row in self._tables.query(CREDENTIALS_TABLE, credential_keys(name)[0]):
+            self._tables.delete(CREDENTIALS_TABLE, credential_keys(name)[0], str(row.properties["RowKey"]))
 
-    def list(self) -> list[Task]:
+    def list_tasks(self) -> list[Task]:
         rows = self._tables.query(TASKS_TABLE, _PARTITION)
         return [task_from_document(json.loads(row.properties["Document"])) for row in rows]
 
     def set_git_token(self, name: str, token: str | None) -> None:
+        """Store the token sealed (or as it is when it is a Key Vault reference, which is no secret)."""
         partition, row = credential_keys(name)
-        if token:
-            self._tables.upsert(CREDENTIALS_TABLE, {"PartitionKey": partition, "RowKey": row, "Token": token})
-        else:
+        if not token:
             self._tables.delete(CREDENTIALS_TABLE, partition, row)
+            return
+        stored = token
+        if not is_keyvault_reference(token):
+            sealer = self._sealer()
+            if sealer is None:
+                raise InvalidRequest(
+                    "a plain git access token cannot be stored: this server has no data key (SLIPWAY_DATA_KEY); "
+                    "give a Key Vault secret URL instead, or configure the data key",
+                    target="gitAccessToken",
+                )
+            stored = sealer.seal(token, context=f"task/{name.lower()}/git-token")
+        self._tables.upsert(CREDENTIALS_TABLE, {"PartitionKey": partition, "RowKey": row, "Token": stored})
+
+    def _sealer_or_refuse(self) -> SecretSealer:
+        sealer = self._sealer()
+        if sealer is None:
+            raise InvalidRequest(
+                "registry credentials cannot be stored: this server has no data key (SLIPWAY_DATA_KEY)",
+                target="credentials",
+            )
+        return sealer
+
+    def registry_credentials(self, name: str) -> list[RegistryCredential]:
+        rows = self._tables.query(CREDENTIALS_TABLE, credential_keys(name)[0], row_from="registry-", row_to="registry.")
+        if not rows:
+            return []
+        sealer = self._sealer_or_refuse()
+        return [
+            from_storage_document(json.loads(r.properties["Document"]), sealer, context=_credentials_context(name))
+            for r in rows
+        ]
+
+    def put_registry_credential(self, name: str, credential: RegistryCredential, *, create: bool) -> None:
+        """Add (`create`: refused if the login server has one) or replace a task's credential."""
+        self.get(name)
+        exists = any(c.login_server == credential.login_server for c in self.registry_credentials(name))
+        if create and exists:
+            raise Conflict(
+                f"task '{name}' already has credentials for {credential.login_server}; use `credential update`",
+                target="loginServer",
+            )
+        if not create and not exists:
+            raise NotFound(f"task '{name}' has no credentials for {credential.login_server}", target="loginServer")
+        document = to_storage_document(credential, self._sealer_or_refuse(), context=_credentials_context(name))
+        partition = credential_keys(name)[0]
+        row = f"registry-{credential.login_server}"
+        self._tables.upsert(
+            CREDENTIALS_TABLE, {"PartitionKey": partition, "RowKey": row, "Document": json.dumps(document)}
+        )
+
+    def remove_registry_credential(self, name: str, login_server: str) -> None:
+        if not any(c.login_server == login_server.lower() for c in self.registry_credentials(name)):
+            raise NotFound(f"task '{name}' has no credentials for {login_server}", target="loginServer")
+        self._tables.delete(CREDENTIALS_TABLE, credential_keys(name)[0], f"registry-{login_server.lower()}")
 
     def git_token(self, name: str) -> str | None:
+        """The token as given: a Key Vault reference (resolve it) or the plain value, unsealed."""
         entity = self._tables.get(CREDENTIALS_TABLE, *credential_keys(name))
-        return None if entity is None else str(entity.properties["Token"])
+        if entity is None:
+            return None
+        stored = str(entity.properties["Token"])
+        sealer = self._sealer()
+        if is_sealed(stored) and sealer is not None:
+            return sealer.unseal(stored, context=f"task/{name.lower()}/git-token")
+        return stored

@@ -40,13 +40,11 @@ class IntakeReply:
 
 
 def trigger_store(services: Services) -> TriggerStore:
-    store = TriggerStore(services.tables)
-    store.ensure()
-    return store
+    services.ensure_storage()  # creates the store's tables once per process
+    return TriggerStore(services.tables)
 
 
 def _enqueue(services: Services, message: Mapping[str, Any]) -> None:
-    services.queues.ensure_queue(EVENTS_QUEUE)
     services.queues.send(EVENTS_QUEUE, json.dumps(message, separators=(",", ":")))
 
 
@@ -257,4 +255,28 @@ def run_scheduler_tick(services: Services, *, now: datetime | None = None) -> li
             schedules.release_occurrence(services.tables, occurrence)  # the next tick tries again
         raise
     schedules.advance_scheduler_mark(services.tables, mark, moment)
+    return runs
+
+
+def poll_registries(services: Services, *, now: datetime | None = None) -> list[Run]:
+    """For registries that send no events: check tracked tags' digests and treat changes as pushes."""
+    from datetime import timedelta
+
+    from core.registry_client import RegistryClient, poll_tracked_images
+
+    services.ensure_storage()
+    moment = now or services.clock()
+    client = RegistryClient()
+    report = poll_tracked_images(
+        services.tables,
+        client,
+        moment,
+        timedelta(seconds=services.settings.registry_poll_seconds),
+        skip_registries=services.settings.poll_skip_registries,
+    )
+    for failure in report.failed:
+        logger.warning("polling %s failed: %s", failure.image, failure.message)
+    runs: list[Run] = []
+    for pushed in report.pushed:
+        runs += process_image_pushed(services, pushed, received=moment)
     return runs

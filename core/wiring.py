@@ -8,6 +8,7 @@ Triggers call `get_services()`; tests call `create_services(settings)` or build 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,9 @@ from core.task_store import TaskStore
 
 if TYPE_CHECKING:
     from core.keyvault import KeyVaultSecretResolver
+    from core.sealed_values import SecretSealer
 
+SETTING_CACHE_SECONDS = 300
 RUNS_QUEUE = "runs"
 EVENTS_QUEUE = "events"
 OUTPUTS_CONTAINER = "outputs"
@@ -46,6 +49,7 @@ class Services:
     queue_sender: QueueSender | None = None
     container_engine: ContainerEngine | None = None
     _ready: bool = field(default=False, init=False)
+    _resolved: dict[str, tuple[str, float]] = field(default_factory=dict, init=False, repr=False)
     _ready_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @cached_property
@@ -96,14 +100,57 @@ class Services:
         )
 
     def resolve_setting(self, text: str) -> str:
-        """A setting's value: itself, or the secret it names when it is a Key Vault reference."""
+        """A setting's value: itself, or the secret it names when it is a Key Vault reference.
+
+        Resolved references are kept for `SETTING_CACHE_SECONDS`, so a webhook does not cost a Key Vault
+        round trip, while a rotated secret is picked up within minutes.
+        """
         from core.keyvault import is_keyvault_reference
 
-        return self.secrets.resolve_setting(text) if is_keyvault_reference(text) else text
+        if not is_keyvault_reference(text):
+            return text
+        now = time.monotonic()
+        with self._ready_lock:
+            cached = self._resolved.get(text)
+        if cached is not None and now - cached[1] < SETTING_CACHE_SECONDS:
+            return cached[0]
+        value = self.secrets.resolve_setting(text)
+        with self._ready_lock:
+            self._resolved[text] = (value, now)
+        return value
+
+    @cached_property
+    def sealer(self) -> SecretSealer | None:
+        """Seals secret values at rest; None when no data key is configured (secrets are then refused)."""
+        from core.sealed_values import SecretSealer
+
+        raw = self.settings.data_key
+        return SecretSealer.from_setting(self.resolve_setting(raw)) if raw else None
+
+    def sealing(self, context: str) -> Callable[[str, str], str] | None:
+        """A function sealing named entries under `context`, or None without a data key."""
+        from core.sealed_values import entry_context
+
+        sealer = self.sealer
+        if sealer is None:
+            return None
+        return lambda name, value: sealer.seal(value, context=entry_context(context, name))
+
+    def opening(self, context: str) -> Callable[[str, str], str]:
+        """The inverse of `sealing(context)`."""
+        from core.sealed_values import SealedValueError, entry_context
+
+        def open_entry(name: str, token: str) -> str:
+            sealer = self.sealer
+            if sealer is None:
+                raise SealedValueError(f"a sealed value for '{name}' cannot be opened: SLIPWAY_DATA_KEY is not set")
+            return sealer.unseal(token, context=entry_context(context, name))
+
+        return open_entry
 
     @cached_property
     def task_store(self) -> TaskStore:
-        return TaskStore(self.tables)
+        return TaskStore(self.tables, sealer=lambda: self.sealer)
 
     @cached_property
     def tasks(self) -> TaskService:

@@ -96,7 +96,8 @@ def build(args: argparse.Namespace) -> int:
         "dockerFilePath": dockerfile,
         "imageNames": args.image or [],
         "isPushEnabled": not args.no_push,
-        "arguments": [_build_arg(a) for a in args.build_arg or []],
+        "arguments": [_build_arg(a) for a in args.build_arg or []]
+        + [{**_build_arg(a), "isSecret": True} for a in args.secret_build_arg or []],
         "target": args.target,
         "platform": args.platform,
         "noCache": args.no_cache,
@@ -141,7 +142,8 @@ def _cmd_task(command: str, timeout: int | None) -> bytes:
 def _run_request(args: argparse.Namespace, client: ApiClient) -> dict[str, Any]:
     if args.cmd and args.file:
         raise CliError("--cmd and -f cannot be used together; --cmd runs one command, -f a task file")
-    body: dict[str, Any] = {"values": _set_values(args.set), "timeout": args.timeout, "platform": args.platform}
+    values = _set_values(args.set) + [{**v, "isSecret": True} for v in _set_values(args.set_secret)]
+    body: dict[str, Any] = {"values": values, "timeout": args.timeout, "platform": args.platform}
     if args.context == "/dev/null":
         task = _cmd_task(args.cmd, args.timeout) if args.cmd else _read_local(args.file or "acb.yaml", "task file")
         body |= {"type": "EncodedTaskRunRequest", "encodedTaskContent": _encoded(task)}

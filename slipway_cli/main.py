@@ -22,6 +22,12 @@ def _add_build(groups: Any) -> None:
     build.add_argument("-t", "--image", action="append", help="image name and tag; repeatable; {{.Run.ID}} works")
     build.add_argument("-f", "--file", help="Dockerfile path relative to the context (default: Dockerfile)")
     build.add_argument("--build-arg", action="append", metavar="K=V", help="build argument; repeatable")
+    build.add_argument(
+        "--secret-build-arg",
+        action="append",
+        metavar="K=V",
+        help="build argument kept secret: sealed at rest, masked in the log (see docs on image history)",
+    )
     build.add_argument("--target", help="multi-stage build target")
     build.add_argument("--platform", help="os[/arch[/variant]], default linux/amd64")
     build.add_argument("--no-push", action="store_true", help="build only; do not push")
@@ -41,6 +47,9 @@ def _add_run(groups: Any) -> None:
     )
     run.add_argument("--cmd", help="run one command instead of a task file: 'IMAGE [ARGS]'")
     run.add_argument("--set", action="append", metavar="K=V", help="a value for {{.Values.K}}; repeatable")
+    run.add_argument(
+        "--set-secret", action="append", metavar="K=V", help="a secret value: sealed at rest, masked in the log"
+    )
     run.add_argument("--values", help="values file (YAML); relative to CONTEXT, or local with /dev/null")
     run.add_argument("--timeout", type=int, help="run timeout in seconds (default 3600, max 28800)")
     run.add_argument("--platform", help="os[/arch[/variant]], default linux/amd64")
@@ -75,6 +84,7 @@ def _add_task(groups: Any) -> None:
     delete.set_defaults(handler=task_commands_module.delete)
     task_commands_module.add_timer_parsers(task_commands)
     task_commands_module.add_run_parser(task_commands)
+    task_commands_module.add_credential_parsers(task_commands)
 
     list_runs = task_commands.add_parser("list-runs", help="list runs, newest first")
     list_runs.add_argument("-n", "--name", help="only runs of this task")

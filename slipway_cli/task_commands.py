@@ -259,3 +259,59 @@ def add_event_parsers(groups: Any) -> None:
     show.add_argument("--event-id", required=True)
     show.add_argument("-o", "--output", choices=["table", "json"], default="table")
     show.set_defaults(handler=show_event)
+
+
+def credential(args: argparse.Namespace) -> int:
+    """`slipway task credential add|update|remove|list` (like `az acr task credential`)."""
+    client = ApiClient.from_env()
+    base = f"/tasks/{args.name}/credentials"
+    if args.credential_command == "list":
+        listed = client.get(base)
+        if args.output == "json":
+            print_json(listed)
+        else:
+            rows = [
+                [server, _kind(doc.get("userName")), _kind(doc.get("password")), doc.get("identity") or ""]
+                for server, doc in listed.items()
+            ]
+            print_table(("LOGIN SERVER", "USERNAME", "PASSWORD", "IDENTITY"), rows)
+        return 0
+    if args.credential_command == "remove":
+        client.request("DELETE", f"{base}/{args.login_server}")
+        sys.stderr.write(f"Removed the credentials for {args.login_server}\n")
+        return 0
+    body = {
+        "loginServer": args.login_server,
+        "username": args.username,
+        "password": args.password,
+        "identity": args.use_identity,
+    }
+    body = {key: value for key, value in body.items() if value is not None}
+    if args.credential_command == "add":
+        shown = client.post(base, body)
+    else:
+        shown = client.request("PUT", f"{base}/{args.login_server}", json=body)
+    print_json(shown)
+    return 0
+
+
+def _kind(value: dict[str, Any] | None) -> str:
+    if not value:
+        return ""
+    return str(value.get("value") or value.get("type"))
+
+
+def add_credential_parsers(task_commands: Any) -> None:
+    parser = task_commands.add_parser("credential", help="registry credentials of a task (add, update, remove, list)")
+    actions = parser.add_subparsers(dest="credential_command", required=True, metavar="COMMAND")
+    for action in ("add", "update", "remove", "list"):
+        sub = actions.add_parser(action, help=f"{action} registry credentials")
+        sub.add_argument("-n", "--name", required=True, help="task name")
+        if action != "list":
+            sub.add_argument("--login-server", required=True, help="registry host[:port]")
+        if action in {"add", "update"}:
+            sub.add_argument("-u", "--username", help="a value or a Key Vault secret URL")
+            sub.add_argument("-p", "--password", help="a value or a Key Vault secret URL")
+            sub.add_argument("--use-identity", help="[system] or a user-assigned identity's client id")
+        sub.add_argument("-o", "--output", choices=["table", "json"], default="table")
+        sub.set_defaults(handler=credential)

@@ -19,9 +19,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.sealed_values import generate_data_key
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".slipway"
@@ -196,6 +198,7 @@ def service_env(api_key: str, storage: str, registry: str, **extra: str) -> dict
         "SLIPWAY_REGISTRY": registry,
         "SLIPWAY_REAPER_SCHEDULE": "0 * * * * *",
         "SLIPWAY_SCHEDULER_SCHEDULE": "0 * * * * *",
+        "SLIPWAY_REGISTRY_POLL_SCHEDULE": "0 */5 * * * *",
         "FUNCTIONS_WORKER_RUNTIME": "python",
         **extra,
     }
@@ -229,6 +232,7 @@ class PrivateStack:
 def start_private_stack(workdir: Path, **settings: str) -> PrivateStack:
     """Azurite, a registry and the Functions host on free ports; `settings` are extra app settings."""
     blob, queue, table, registry_port, host_port = (free_port() for _ in range(5))
+    workdir.mkdir(parents=True, exist_ok=True)
     services = [start_azurite(None, blob, queue, table, log=workdir / "azurite.log")]
     try:
         storage = azurite_connection_string(blob, queue, table)
@@ -247,6 +251,7 @@ def start_private_stack(workdir: Path, **settings: str) -> PrivateStack:
             SLIPWAY_STACK_ID=f"private-{secrets.token_hex(4)}",
             SLIPWAY_REGISTRY_EVENT_TOKEN=event_token,
             SLIPWAY_GITHUB_WEBHOOK_SECRET=secrets.token_urlsafe(24),
+            SLIPWAY_DATA_KEY=generate_data_key(),
             **settings,
         )
         services.append(start_host(host_port, env, log=workdir / "host.log"))
@@ -257,12 +262,12 @@ def start_private_stack(workdir: Path, **settings: str) -> PrivateStack:
     return PrivateStack(f"http://127.0.0.1:{host_port}", api_key, registry, storage, workdir, env, services)
 
 
-def _local_secret(name: str) -> str:
+def _local_secret(name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
     """A random secret of the local stack, made once and kept in .slipway/ (mode 0600)."""
     path = STATE / name
     if not path.exists():
         STATE.mkdir(exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -316,6 +321,7 @@ def _start_background(foreground_host: bool) -> Service | None:
         registry,
         SLIPWAY_REGISTRY_EVENT_TOKEN=event_token,
         SLIPWAY_GITHUB_WEBHOOK_SECRET=_local_secret("github-webhook-secret"),
+        SLIPWAY_DATA_KEY=_local_secret("data-key", generate_data_key),
     )
     if foreground_host:
         return start_host(HOST_PORT, env)

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from core.reaper import reap_stale_runs
-from core.trigger_service import run_scheduler_tick
+from core.trigger_service import poll_registries, run_scheduler_tick
 from core.wiring import get_services
 
 bp = func.Blueprint()
@@ -27,3 +27,11 @@ def task_timers(timer: func.TimerRequest) -> None:
     runs = run_scheduler_tick(get_services())
     if runs:
         logger.info("timers started run(s) %s", ", ".join(run.run_id for run in runs))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="%SLIPWAY_REGISTRY_POLL_SCHEDULE%", run_on_startup=False)
+def poll_base_images(timer: func.TimerRequest) -> None:
+    """Base-image triggers for registries that send no notifications (Docker Hub, MCR, others)."""
+    runs = poll_registries(get_services())
+    if runs:
+        logger.info("base image changes found by polling started run(s) %s", ", ".join(run.run_id for run in runs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from core.base_images import tracked_images
+from core.registry_credentials import credential_from_request, public_credentials_document, to_public_document
 from core.run_store import run_to_document
 from core.task_scheduling import manual_order, schedule_task_runs
 from core.tasks import Task, task_to_document
@@ -138,3 +139,40 @@ def list_events(req: func.HttpRequest, services: Services) -> func.HttpResponse:
 def show_event(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     services.ensure_storage()
     return json_response(event_record_to_document(trigger_store(services).get_event(req.route_params["eventId"])))
+
+
+@bp.route(route="tasks/{name}/credentials", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def list_credentials(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    """Login servers and the kind of each value (opaque or Key Vault secret); never a value."""
+    services.ensure_storage()
+    services.tasks.get(req.route_params["name"])
+    return json_response(
+        public_credentials_document(services.task_store.registry_credentials(req.route_params["name"]))
+    )
+
+
+@bp.route(route="tasks/{name}/credentials", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def add_credential(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    credential = credential_from_request(json_body(req))
+    services.task_store.put_registry_credential(req.route_params["name"], credential, create=True)
+    return json_response(to_public_document(credential), status=201)
+
+
+@bp.route(route="tasks/{name}/credentials/{loginServer}", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def update_credential(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    credential = credential_from_request({**json_body(req), "loginServer": req.route_params["loginServer"]})
+    services.task_store.put_registry_credential(req.route_params["name"], credential, create=False)
+    return json_response(to_public_document(credential))
+
+
+@bp.route(route="tasks/{name}/credentials/{loginServer}", methods=["DELETE"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_endpoint()
+def remove_credential(req: func.HttpRequest, services: Services) -> func.HttpResponse:
+    services.ensure_storage()
+    services.task_store.remove_registry_credential(req.route_params["name"], req.route_params["loginServer"])
+    return json_response({"removed": req.route_params["loginServer"]})

@@ -23,6 +23,8 @@ import httpx
 import pytest
 
 from slipway_host.stack import REPO, PrivateStack, start_private_stack
+from tests.support.keyvault_double import KeyVaultDouble
+from tests.support.secret_scan import assert_no_secrets
 
 BASE_IMAGE = "slipway-test/busybox:1"
 TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
@@ -73,16 +75,50 @@ def base_image(engine: Any) -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(engine: Any, base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def planted_secrets() -> dict[str, str]:
+    """Every secret value the tests give Slipway, by id; none may be left anywhere in storage."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def keyvault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyVaultDouble]:
+    """Key Vault and the managed-identity endpoint, over the real wire protocols, for the host."""
+    with KeyVaultDouble(workdir=tmp_path_factory.mktemp("keyvault")) as double:
+        yield double
+
+
+@pytest.fixture(scope="session")
+def stack(
+    engine: Any,
+    base_image: str,
+    keyvault: KeyVaultDouble,
+    planted_secrets: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    identity = {k: v for k, v in keyvault.environ().items() if k in {"IDENTITY_ENDPOINT", "IDENTITY_HEADER"}}
     started = start_private_stack(
         tmp_path_factory.mktemp("stack"),
         SLIPWAY_HEARTBEAT_SECONDS="0.5",
         SLIPWAY_STALE_AFTER_SECONDS="6",
         SLIPWAY_REAPER_SCHEDULE="*/2 * * * * *",
         SLIPWAY_MAX_CONTEXT_BYTES=str(MAX_CONTEXT_BYTES),
+        SLIPWAY_IMAGE_ALIASES=f"bash={base_image},curl={base_image}",
+        SLIPWAY_KEYVAULT_CA_BUNDLE=str(keyvault.ca_path),
+        SLIPWAY_KEYVAULT_VERIFY_CHALLENGE_RESOURCE="false",
+        **identity,
     )
     yield started
-    started.stop()
+    try:
+        secrets_in_play = {
+            **planted_secrets,
+            "api-key": started.api_key,
+            "webhook-secret": started.webhook_secret,
+            "registry-event-token": started.host_env["SLIPWAY_REGISTRY_EVENT_TOKEN"],
+            "data-key": started.host_env["SLIPWAY_DATA_KEY"],
+        }
+        assert_no_secrets(started.storage, secrets_in_play)
+    finally:
+        started.stop()
 
 
 @pytest.fixture

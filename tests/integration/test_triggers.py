@@ -46,9 +46,10 @@ def deliver(stack: Stack, event: str, payload: dict, *, secret: str | None = Non
 
 
 def test_a_private_repository_task_runs_by_hand_with_its_token_kept_secret(
-    stack: Stack, api: httpx.Client, git_server: GitServer, base_image: str
+    stack: Stack, api: httpx.Client, git_server: GitServer, base_image: str, planted_secrets: dict[str, str]
 ) -> None:
     token = secrets.token_hex(16)
+    planted_secrets["git-token"] = token
     name = unique("private")
     repo = git_server.create_repo(
         name, {"Dockerfile": f"FROM {base_image}\nCOPY app.txt /app.txt\n", "app.txt": "v1"}, token=token

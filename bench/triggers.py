@@ -1,0 +1,220 @@
+"""Trigger benchmarks (issue 4), printed with baselines measured in the same run, never asserted.
+
+- Webhook intake: signed GitHub push deliveries sent at a fixed rate through the local Functions
+  host; latency of each 202 (p50/p99), against the host's health endpoint at the same rate as the
+  baseline; afterwards the number of runs must equal the number of deliveries (none lost or doubled).
+  The run worker is disabled on this stack (`AzureWebJobs.run_worker.Disabled`), so runs stay Queued
+  and are counted, not built.
+- Base-image fan-out: one registry push that 1,000 tasks depend on, until all 1,000 runs are queued;
+  baseline: the same with one dependent task.
+- Timer evaluation: finding due occurrences for 10,000 tasks with schedules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import docker
+import httpx
+
+from core.base_images import ensure_index, index_run_dependencies
+from core.schedules import due_timer_occurrences
+from core.settings import Settings
+from core.tasks import BaseImageTriggerType, Task, TaskKind, TimerTrigger
+from core.wiring import Services, create_services
+from slipway_host.stack import PrivateStack
+from tests.support.github_payloads import signed_delivery
+
+REPO_URL = "https://git.example.test/bench/app.git"
+
+
+def _services(stack: PrivateStack) -> Services:
+    return create_services(Settings(storage_connection=stack.storage, api_key=stack.api_key, registry=stack.registry))
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+Request = tuple[str, bytes, dict[str, str]]
+
+
+async def _paced(requests: list[Request], rate: float) -> tuple[list[float], list[int], float]:
+    latencies: list[float] = []
+    statuses: list[int] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+
+        async def send(index: int, url: str, body: bytes, headers: dict[str, str]) -> None:
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+            sent = time.perf_counter()
+            response = await client.post(url, content=body, headers=headers) if body else await client.get(url)
+            latencies.append(time.perf_counter() - sent)
+            statuses.append(response.status_code)
+
+        await asyncio.gather(*(send(i, *request) for i, request in enumerate(requests)))
+        elapsed = time.perf_counter() - started
+    return latencies, statuses, elapsed
+
+
+def webhook_intake(stack: PrivateStack, *, rate: float, seconds: float) -> dict[str, float]:
+    services = _services(stack)
+    services.ensure_storage()
+    name = f"intake-{uuid.uuid4().hex[:6]}"
+    services.tasks.create({"name": name, "context": f"{REPO_URL}#main", "file": "Dockerfile", "noPush": True})
+    count = int(rate * seconds)
+    health = [(f"{stack.url}/api/health", b"", {}) for _ in range(count)]
+    baseline, _, _ = asyncio.run(_paced(health, rate))
+    deliveries = []
+    for _ in range(count):
+        payload = {
+            "ref": "refs/heads/main",
+            "before": "0" * 39 + "1",
+            "after": uuid.uuid4().hex + "00000000",
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "repository": {"full_name": "bench/app", "clone_url": REPO_URL, "html_url": REPO_URL[:-4]},
+            "pusher": {"name": "bench"},
+            "commits": [],
+            "head_commit": None,
+        }
+        body, headers = signed_delivery("push", payload, secret=stack.webhook_secret)
+        deliveries.append((f"{stack.url}/api/webhooks/github", body, headers))
+    latencies, statuses, elapsed = asyncio.run(_paced(deliveries, rate))
+    accepted = statuses.count(202)
+    drain_started = time.perf_counter()
+    runs = 0
+    while time.perf_counter() - drain_started < 180:
+        runs = len(services.runs.list(top=count + 10, task=name))
+        if runs >= accepted:
+            break
+        time.sleep(0.5)
+    distinct = {r.trigger.get("deliveryId") for r in services.runs.list(top=count + 10, task=name)}
+    return {
+        "sent": float(count),
+        "rate": count / elapsed,
+        "accepted": float(accepted),
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "baseline_p99_ms": _percentile(baseline, 0.99) * 1000,
+        "runs": float(runs),
+        "distinct_deliveries": float(len(distinct)),
+        "drain_s": time.perf_counter() - drain_started,
+    }
+
+
+def base_image_fanout(stack: PrivateStack, base_image: str, *, dependents: int) -> dict[str, float]:
+    services = _services(stack)
+    services.ensure_storage()
+    ensure_index(services.tables)
+    token = uuid.uuid4().hex[:6]
+    base = f"{stack.registry}/fanout-base-{token}:stable"
+    engine = docker.APIClient(version="auto")
+    engine.tag(base_image, base)
+    for line in engine.push(base, stream=True, decode=True):
+        if "error" in line:
+            raise RuntimeError(line["error"])
+    old_digest = engine.inspect_image(base)["RepoDigests"][0].split("@")[1]
+    names = [f"fan-{token}-{i}" for i in range(dependents)]
+    for name in names:
+        services.tasks.create(
+            {"name": name, "context": f"https://git.example.test/bench/{name}.git#main", "file": "Dockerfile"}
+        )
+        entry = {
+            "image": None,
+            "runtime-dependency": {
+                "registry": stack.registry,
+                "repository": base.split("/", 1)[1].split(":", maxsplit=1)[0],
+                "tag": "stable",
+                "digest": old_digest,
+                "reference": base,
+            },
+            "buildtime-dependency": None,
+        }
+        index_run_dependencies(
+            services.tables, name, [entry], trigger_type_for_task=BaseImageTriggerType.RUNTIME, now=datetime.now(UTC)
+        )
+    # A new image on the same tag: the registry notifies the host, which queues every dependent's run.
+    container = engine.create_container(base_image, command=["true"])
+    engine.commit(container, repository=base.rsplit(":", 1)[0], tag="stable", message=token)
+    engine.remove_container(container)
+    for line in engine.push(base, stream=True, decode=True):
+        if "error" in line:
+            raise RuntimeError(line["error"])
+    pushed = time.perf_counter()
+    wanted = set(names)
+    queued = 0
+    while time.perf_counter() - pushed < 120:
+        recent = services.runs.list(top=dependents * 2 + 50)
+        queued = sum(1 for run in recent if run.task in wanted and run.trigger.get("kind") == "imageupdate")
+        if queued >= dependents:
+            break
+        time.sleep(0.1)
+    return {"dependents": float(dependents), "queued": float(queued), "seconds": time.perf_counter() - pushed}
+
+
+def timer_evaluation(*, tasks: int) -> dict[str, float]:
+    rng = random.Random(7)
+    shapes = [
+        "{m} * * * *",
+        "{m} {h} * * *",
+        "{m} {h} * * mon-fri",
+        "*/{s} * * * *",
+        "{m} {h} 1 * *",
+        "0 {h} * jan,jul *",
+    ]
+    population = [
+        Task(
+            name=f"t{i}",
+            kind=TaskKind.DOCKER,
+            context="/dev/null",
+            timers=(
+                TimerTrigger(
+                    "nightly",
+                    rng.choice(shapes).format(m=rng.randrange(60), h=rng.randrange(24), s=rng.choice((5, 10, 15))),
+                ),
+            ),
+        )
+        for i in range(tasks)
+    ]
+    now = datetime(2026, 11, 26, 3, 0, 30, tzinfo=UTC)
+    started = time.perf_counter()
+    first = due_timer_occurrences(population, since=now - timedelta(minutes=1), now=now)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    due_timer_occurrences(population, since=now, now=now + timedelta(minutes=1))
+    warm = time.perf_counter() - started
+    return {"tasks": float(tasks), "cold_ms": cold * 1000, "warm_ms": warm * 1000, "due": float(len(first))}
+
+
+def run(intake_stack: PrivateStack, fanout_stack: PrivateStack, base_image: str, *, quick: bool) -> list[str]:
+    lines = []
+    intake = webhook_intake(intake_stack, rate=300, seconds=3 if quick else 10)
+    lines.append(
+        f"webhook intake: {intake['sent']:.0f} signed pushes at {intake['rate']:.0f}/s, "
+        f"{intake['accepted']:.0f} accepted, p50 {intake['p50_ms']:.1f} ms, p99 {intake['p99_ms']:.1f} ms "
+        f"(health endpoint at the same rate: p99 {intake['baseline_p99_ms']:.1f} ms); runs {intake['runs']:.0f} "
+        f"for {intake['distinct_deliveries']:.0f} distinct deliveries, queued {intake['drain_s']:.1f} s after the "
+        "last delivery (target ≥ 300/s, p99 ≤ 50 ms, one run each)"
+    )
+    single = base_image_fanout(fanout_stack, base_image, dependents=1)
+    fanout = base_image_fanout(fanout_stack, base_image, dependents=200 if quick else 1000)
+    lines.append(
+        f"base-image fan-out: push → {fanout['queued']:.0f}/{fanout['dependents']:.0f} runs queued in "
+        f"{fanout['seconds']:.2f} s (one dependent: {single['seconds']:.2f} s; target 1,000 within 3 s)"
+    )
+    timers = timer_evaluation(tasks=10000)
+    lines.append(
+        f"timer evaluation, {timers['tasks']:.0f} tasks: {timers['cold_ms']:.0f} ms cold, {timers['warm_ms']:.0f} ms "
+        f"warm ({timers['due']:.0f} due; target ≤ 200 ms)"
+    )
+    return lines
