@@ -249,7 +249,7 @@ def parse_cron(expr: str, *, with_seconds: bool | None = None, day_match: DayMat
     if not has_seconds:
         fields = ["0", *fields]
     seconds, minutes, hours, days, months, weekdays = (
-        _parse_field(expr, value, spec)
+        _parsed_field(expr, value, spec)
         for value, spec in zip(fields, (_SECOND, _MINUTE, _HOUR, _DAY, _MONTH, _WEEKDAY), strict=True)
     )
     weekday_values = tuple(sorted({value % 7 for value in weekdays[0]}))
@@ -275,6 +275,21 @@ def _field_count_message(expr: str, count: int, with_seconds: bool | None) -> st
     five = f"5 fields ({_FIVE_FIELDS})"
     wanted = {None: f"{five} or {six}", True: six, False: five}[with_seconds]
     return f"cron '{expr}': expected {wanted}, got {count}"
+
+
+_FIELD_CACHE: dict[tuple[str, str], tuple[tuple[int, ...], bool]] = {}
+_FIELD_CACHE_LIMIT = 100_000
+
+
+def _parsed_field(expr: str, text: str, spec: _FieldSpec) -> tuple[tuple[int, ...], bool]:
+    """`_parse_field`, remembered: fields like `*` or `0` repeat across thousands of task schedules."""
+    key = (spec.name, text)
+    found = _FIELD_CACHE.get(key)
+    if found is None:
+        found = _parse_field(expr, text, spec)  # raises, naming the whole expression, if invalid
+        if len(_FIELD_CACHE) < _FIELD_CACHE_LIMIT:
+            _FIELD_CACHE[key] = found
+    return found
 
 
 def _parse_field(expr: str, text: str, spec: _FieldSpec) -> tuple[tuple[int, ...], bool]:

@@ -2,7 +2,7 @@ import pytest
 
 from core.errors import InvalidRequest
 from core.plan import BuildStep, PushStep
-from core.quick_build import parse_quick_build_request, plan_quick_build, render_image_names
+from core.quick_build import parse_quick_build_request, plan_quick_build, render_image_names, request_from_document
 
 SOURCE = "0123456789abcdef0123456789abcdef.tar.gz"
 
@@ -35,7 +35,6 @@ def test_defaults_follow_az_acr_build() -> None:
         ({"platform": "plan9/amd64"}, "platform"),
         ({"isPushEnabled": "yes"}, "isPushEnabled"),
         ({"arguments": [{"name": "1BAD", "value": "x"}]}, "arguments[0]"),
-        ({"arguments": [{"name": "TOKEN", "value": "x", "isSecret": True}]}, "arguments[0]"),
         ({"sourceSha256": "abc"}, "sourceSha256"),
         ({"type": "FileTaskRunRequest"}, "type"),
     ],
@@ -77,3 +76,20 @@ def test_no_push_plans_only_the_build() -> None:
     request = parse_quick_build_request(body(imageNames=["a:1"], isPushEnabled=False), default_timeout=60)
     plan = plan_quick_build(request, render_image_names(request, {}, registry="r:5000"))
     assert [s.id for s in plan.steps] == ["build"]
+
+
+def test_secret_build_arguments_are_kept_apart_and_sealed_when_stored() -> None:
+    request = parse_quick_build_request(
+        body(arguments=[{"name": "A", "value": "1"}, {"name": "TOKEN", "value": "s3cret", "isSecret": True}]),
+        default_timeout=60,
+    )
+    assert (request.build_args, request.secret_build_args) == ({"A": "1"}, {"TOKEN": "s3cret"})
+    assert "s3cret" not in repr(request)
+    with pytest.raises(InvalidRequest, match="SLIPWAY_DATA_KEY"):
+        request.to_document(None)
+    stored = request.to_document(lambda name, value: f"sealed({name})")
+    assert stored["arguments"][1] == {"name": "TOKEN", "value": "sealed(TOKEN)", "isSecret": True}
+    reopened = request_from_document(stored, lambda name, token: "s3cret")
+    assert reopened.secret_build_args == {"TOKEN": "s3cret"}
+    plan = plan_quick_build(reopened, render_image_names(reopened, {}, registry="r:5000"))
+    assert plan.steps[0].options.build_args == {"A": "1", "TOKEN": "s3cret"}
