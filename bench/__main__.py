@@ -17,7 +17,8 @@ from pathlib import Path
 
 import docker
 
-from bench import quick_build, triggers
+from bench import executor, quick_build, triggers
+from core.docker_engine import DockerEngine
 from slipway_host.stack import start_private_stack
 from tests.integration.conftest import BASE_IMAGE, _busybox_rootfs
 
@@ -45,6 +46,8 @@ def main() -> int:
                 print(line, flush=True)
         finally:
             stack.stop()
+        for line in executor.run(DockerEngine(), base_image, quick=args.quick):
+            print(line, flush=True)
         # Trigger benchmarks count the runs they create; nothing builds them.
         no_worker = {"AzureWebJobs.run_worker.Disabled": "true"}
         intake = start_private_stack(Path(temp) / "intake", **no_worker)

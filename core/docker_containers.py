@@ -5,6 +5,8 @@ docker CLI uses, so no output is lost between start and attach. A missing image 
 create retried, as `docker run` does. Cancel and timeout kill the container, which ends the attach
 stream; the socket is also shut down in case the engine does not answer. The caller removes exited
 containers (in the background, off the step's critical path); interrupted ones are removed here.
+A container whose spec names `container:<id>` as its network joins that container's namespace and
+gets no endpoint or aliases of its own.
 
 Used by `core.docker_engine.DockerEngine`; no `docker` or `requests` type leaves this module.
 """
@@ -103,7 +105,8 @@ def container_config(spec: ContainerSpec, *, detach: bool) -> dict[str, Any]:
     }
     if spec.entrypoint is not None:
         config["Entrypoint"] = [spec.entrypoint]
-    if spec.network and spec.network not in _BUILTIN_NETWORKS and spec.aliases:
+    joins_namespace = (spec.network or "").startswith("container:")
+    if spec.network and spec.network not in _BUILTIN_NETWORKS and not joins_namespace and spec.aliases:
         config["NetworkingConfig"] = {"EndpointsConfig": {spec.network: {"Aliases": list(spec.aliases)}}}
     return config
 

@@ -15,7 +15,7 @@ import base64
 import contextlib
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, BinaryIO
 
@@ -36,6 +36,7 @@ from core.engine import (
     StepFailed,
 )
 from core.errors import EngineError
+from core.registry_credentials import registry_of
 
 _DECODER = json.JSONDecoder()
 
@@ -80,8 +81,19 @@ def _auth_header(auth: RegistryAuth | None) -> dict[str, str]:
 
 
 class DockerEngine:
-    def __init__(self, base_url: str | None = None, *, timeout: int = 120, max_connections: int = 64) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: int = 120,
+        max_connections: int = 64,
+        pull_registries: Collection[str] = (),
+    ) -> None:
         self._base_url = base_url
+        # Registries images may be pulled from (empty: any; a host without a port allows every port). A
+        # closed list keeps runs from reaching registries the operator did not approve (and tests from
+        # ever leaving the machine).
+        self._pull_registries = frozenset(r.lower() for r in pull_registries)
         self._timeout = timeout
         self._max_connections = max_connections
         self._client: docker.APIClient | None = None
@@ -241,6 +253,15 @@ class DockerEngine:
             raise StepFailed(f"the registry did not report a digest for {reference}")
         return digest
 
+    def has_image(self, reference: str) -> bool:
+        try:
+            self.api.inspect_image(reference)
+        except NotFound:
+            return False
+        except (DockerException, requests.RequestException) as error:
+            raise EngineError(f"cannot inspect image {reference}: {error}") from error
+        return True
+
     def repo_digests(self, reference: str) -> tuple[str, ...]:
         try:
             return tuple(self.api.inspect_image(reference).get("RepoDigests") or ())
@@ -257,6 +278,15 @@ class DockerEngine:
         on_output: OutputSink,
         cancellation: Cancellation,
     ) -> None:
+        registry = registry_of(reference)
+        host = registry.rsplit(":", 1)[0] if registry.count(":") == 1 else registry
+        if self._pull_registries and not {registry, host} & self._pull_registries:
+            allowed = ", ".join(sorted(self._pull_registries))
+            raise StepFailed(
+                f"image '{reference}' is not on the Docker engine, and pulling from {registry} is not allowed here "
+                f"(SLIPWAY_PULL_REGISTRIES: {allowed}); push it to one of those registries or build it in an "
+                "earlier step"
+            )
         repository, tag = parse_repository_tag(reference)
         try:
             for message in self._stream(
@@ -328,6 +358,11 @@ class DockerEngine:
 
     def remove_container(self, container_id: str) -> None:
         docker_containers.remove(self.api, container_id)
+
+    def start_network_holder(
+        self, name: str, *, network: str, aliases: tuple[str, ...], labels: Mapping[str, str]
+    ) -> str:
+        return docker_volumes.start_network_holder(self.api, name, network=network, aliases=aliases, labels=labels)
 
     def create_network(self, name: str, *, driver: str | None, ipv6: bool, labels: Mapping[str, str]) -> None:
         docker_volumes.create_network(self.api, name, driver=driver, ipv6=ipv6, labels=labels)

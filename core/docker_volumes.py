@@ -1,10 +1,17 @@
-"""Networks and volumes on the Docker Engine API, and the helper that moves tars in and out of volumes.
+"""Networks and volumes on the Docker Engine API, and the helper containers Slipway makes for them.
 
 Docker copies files only into and out of containers (`PUT`/`GET /containers/{id}/archive`), so a
 volume is reached through a helper container that mounts it at `/v`. The helper is created but never
 started, from a tiny image Slipway makes itself with `docker import` (nothing has to be pulled), and
 removed after each copy. Both directions stream: an upload goes from the caller's file or iterator
 to the engine, a download from the engine to the caller, without a temporary file.
+
+A network holder is a container that does nothing but keep a network namespace on a run's network
+alive, so that step containers can join it (`--network container:<holder>`) instead of each getting
+an endpoint of their own, which costs the engine ~0.2-0.3 s per container (`core.run_environment`
+says when that is safe). Its image is also imported, not pulled: one file, the engine host's static
+busybox (Debian's `busybox-static`, which `infra/local/bootstrap.sh` installs), running
+`sleep 2147483647`. Like the volume helper's, the image is made on first use.
 
 Used by `core.docker_engine.DockerEngine`; no `docker` or `requests` type leaves this module.
 """
@@ -14,10 +21,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import shutil
+import struct
 import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import requests
@@ -28,6 +38,9 @@ from core.engine import Cancellation, OperationCanceled, StepFailed, VolumePathN
 from core.errors import EngineError
 
 HELPER_IMAGE = "slipway/volume-helper:1"
+HOLDER_IMAGE = "slipway/network-holder:1"
+HOLDER_COMMAND = ("/bin/busybox", "sleep", "2147483647")  # PID 1 ignores SIGTERM; removal kills it
+_BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
 _MOUNT = "/v"
 _CHUNK = 1 << 20
 _import_lock = threading.Lock()
@@ -90,15 +103,46 @@ def _helper_rootfs() -> bytes:
     return buffer.getvalue()
 
 
-def _import_helper_image(api: Any) -> None:
+def _is_static_elf64(data: bytes) -> bool:
+    """Whether `data` is a 64-bit ELF executable without an interpreter (runs in an empty image)."""
+    if data[:4] != b"\x7fELF" or len(data) < 64 or data[4] != 2:
+        return False
+    order = "<" if data[5] == 1 else ">"
+    (table,) = struct.unpack_from(order + "Q", data, 0x20)
+    entry_size, entries = struct.unpack_from(order + "HH", data, 0x36)
+    pt_interp = 3
+    return all(
+        struct.unpack_from(order + "I", data, table + index * entry_size)[0] != pt_interp for index in range(entries)
+    )
+
+
+def _holder_rootfs() -> bytes:
+    candidates = [path for path in (shutil.which("busybox"), *_BUSYBOX_PATHS) if path]
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            data = Path(path).read_bytes()
+            if _is_static_elf64(data):
+                buffer = io.BytesIO()
+                with tarfile.open(fileobj=buffer, mode="w") as tar:
+                    entry = tarfile.TarInfo("bin/busybox")
+                    entry.size, entry.mode = len(data), 0o755
+                    tar.addfile(entry, io.BytesIO(data))
+                return buffer.getvalue()
+    raise EngineError(
+        f"cannot make the network holder image {HOLDER_IMAGE}: no statically linked busybox at "
+        f"{', '.join(dict.fromkeys(candidates))}; install one (Debian: apt-get install busybox-static)"
+    )
+
+
+def _import_image(api: Any, image: str, rootfs: Callable[[], bytes]) -> None:
     with _import_lock:
         try:
-            if api.images(name=HELPER_IMAGE):
+            if api.images(name=image):
                 return
-            repository, _, tag = HELPER_IMAGE.partition(":")
-            api.import_image_from_data(_helper_rootfs(), repository=repository, tag=tag)
+            repository, _, tag = image.partition(":")
+            api.import_image_from_data(rootfs(), repository=repository, tag=tag)
         except (DockerException, requests.RequestException) as error:
-            raise EngineError(f"cannot create the volume helper image {HELPER_IMAGE}: {error}") from error
+            raise EngineError(f"cannot create the image {image}: {error}") from error
 
 
 def _create_helper(api: Any, volume: str, labels: Mapping[str, str]) -> str:
@@ -115,7 +159,7 @@ def _create_helper(api: Any, volume: str, labels: Mapping[str, str]) -> str:
         except ImageNotFound:
             if attempt:
                 raise EngineError(f"the volume helper image {HELPER_IMAGE} vanished while in use") from None
-            _import_helper_image(api)
+            _import_image(api, HELPER_IMAGE, _helper_rootfs)
         except (DockerException, requests.RequestException) as error:
             raise EngineError(f"cannot create a helper container for volume {volume}: {error}") from error
     raise AssertionError("unreachable")
@@ -198,6 +242,37 @@ def _content(response: Any, volume: str, cancellation: Cancellation) -> Iterator
         raise EngineError(f"lost the connection while reading volume {volume}: {error}") from error
     if cancellation.is_set:
         raise OperationCanceled(cancellation.reason or "canceled")
+
+
+def start_network_holder(
+    api: Any, name: str, *, network: str, aliases: tuple[str, ...], labels: Mapping[str, str]
+) -> str:
+    """Create and start a network holder on `network`, reachable there as each of `aliases`."""
+    config = {
+        "Image": HOLDER_IMAGE,
+        "Cmd": list(HOLDER_COMMAND),
+        "Labels": dict(labels),
+        "HostConfig": {"NetworkMode": network, "SecurityOpt": ["no-new-privileges"], "PidsLimit": 8},
+        "NetworkingConfig": {"EndpointsConfig": {network: {"Aliases": list(aliases)}}},
+    }
+    holder = ""
+    for attempt in range(2):
+        try:
+            holder = str(api.create_container_from_config(config, name)["Id"])
+            break
+        except ImageNotFound:
+            if attempt:
+                raise EngineError(f"the network holder image {HOLDER_IMAGE} vanished while in use") from None
+            _import_image(api, HOLDER_IMAGE, _holder_rootfs)
+        except (DockerException, requests.RequestException) as error:
+            raise EngineError(f"cannot create the network holder on network {network}: {error}") from error
+    try:
+        api.start(holder)
+    except (DockerException, requests.RequestException) as error:
+        with contextlib.suppress(EngineError):
+            remove(api, holder)
+        raise EngineError(f"the network holder on network {network} did not start: {error}") from error
+    return holder
 
 
 def remove_labeled(api: Any, labels: Mapping[str, str], *, settle_seconds: float = 10.0) -> int:

@@ -5,7 +5,9 @@
 timeout stops them within moments, and report their output through `on_output` as it arrives.
 
 Besides builds and pushes, the port runs step containers (`run_container` waits for the exit code,
-`start_container` leaves a detached one running) and manages the run's networks and volumes.
+`start_container` leaves a detached one running) and manages the run's networks and volumes,
+including the container that holds a network namespace for steps to share
+(`start_network_holder`, see `core.run_environment`).
 Volumes are filled and read as tar streams (`write_volume`, `read_volume`), so a workspace folder
 can flow from a volume into a build without touching the worker's disk.
 """
@@ -133,7 +135,10 @@ class ContainerSpec:
     working_dir: str | None = None  # None: the image's WORKDIR
     user: str | None = None
     privileged: bool = False  # also decides `no-new-privileges`: set unless privileged
-    network: str | None = None  # engine network name; None: the engine's default
+    # Engine network name, or `container:<id>` to join that container's network namespace (then
+    # no aliases, ports or expose: the namespace and its names belong to that container); None:
+    # the engine's default.
+    network: str | None = None
     aliases: tuple[str, ...] = ()  # DNS names on `network` (the step id)
     ports: tuple[str, ...] = ()  # `-p` values, e.g. "8080:80", "127.0.0.1:8080:80/tcp"
     expose: tuple[str, ...] = ()  # `--expose` values, e.g. "80", "9000-9002/udp"
@@ -170,6 +175,10 @@ class ContainerEngine(Protocol):
         cancellation: Cancellation,
     ) -> str:
         """Push one tagged image; returns the manifest digest the registry stored."""
+        ...
+
+    def has_image(self, reference: str) -> bool:
+        """Whether the engine has this image locally (so building or running it needs no pull)."""
         ...
 
     def repo_digests(self, reference: str) -> tuple[str, ...]:
@@ -220,6 +229,17 @@ class ContainerEngine(Protocol):
 
     def remove_container(self, container_id: str) -> None:
         """Kill and remove a container with its anonymous volumes; a missing one is not an error."""
+        ...
+
+    def start_network_holder(
+        self, name: str, *, network: str, aliases: tuple[str, ...], labels: Mapping[str, str]
+    ) -> str:
+        """Start a container that only holds a network namespace on `network`, named `aliases` there.
+
+        Step containers join it with `ContainerSpec(network=f"container:{id}")`, which the engine
+        starts as fast as a container without a network. Returns the container ID; the caller
+        removes it (`remove_container`).
+        """
         ...
 
     def create_network(self, name: str, *, driver: str | None, ipv6: bool, labels: Mapping[str, str]) -> None: ...

@@ -1,7 +1,8 @@
 """Performs a `Plan` on a container engine: the `when` DAG in parallel, timeouts, fail-fast, cancel.
 
-The run's networks and volumes are set up first (`core.run_environment`) and removed at the end,
-whatever happened. Steps whose dependencies have all succeeded start at once, each on its own
+The run's networks, volumes and network holder (the namespace ordinary steps share, so their
+containers start as fast as plain ones) are set up first (`core.run_environment`) and removed at
+the end, whatever happened. Steps whose dependencies have all succeeded start at once, each on its own
 thread (ACR sets no concurrency limit either); `core.step_runners` performs them. The first failing
 step without `ignoreErrors` cancels the steps still running and nothing new starts; steps that never
 ran are reported as skipped. A step's own timeout (counted after its `startDelay`, as in acb), the

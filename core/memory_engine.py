@@ -3,8 +3,10 @@
 Behaviour is scripted per image tag or reference: a build can print lines, fail, or block until
 canceled; a push can fail a number of times before succeeding. Step containers are scripted per
 step id (their `slipway.step` label): output, exit code per launch, a start error, or blocking until
-released or canceled. Networks and volumes are plain dictionaries (a volume is its files). It
-records every call so tests can compare what happened with what they expected.
+released or canceled. Networks and volumes are plain dictionaries (a volume is its files); network
+holders are live containers listed apart from step containers (`holders`), and `holder_error`
+makes starting one fail. It records every call so tests can compare what happened with what they
+expected.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from core.engine import (
     StepFailed,
     VolumePathNotFound,
 )
+from core.errors import EngineError
 
 
 @dataclass
@@ -75,6 +78,8 @@ class FakeEngine:
     builds: dict[str, BuildScript] = field(default_factory=dict)
     pushes: dict[str, PushScript] = field(default_factory=dict)
     digests: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    missing_images: set[str] = field(default_factory=set)  # images `has_image` says the engine lacks
+    pull_auths: list[RegistryAuth | None] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     context_bytes: list[int] = field(default_factory=list)
     build_contexts: list[bytes] = field(default_factory=list)
@@ -90,6 +95,8 @@ class FakeEngine:
     volumes: dict[str, dict[str, bytes]] = field(default_factory=dict)  # name → files by path
     volume_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)  # containers, networks and volumes, in order
+    holders: dict[str, ContainerSpec] = field(default_factory=dict)  # network holders started, by ID
+    holder_error: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=itertools.count)
     _launches: dict[str, int] = field(default_factory=dict)
@@ -140,6 +147,9 @@ class FakeEngine:
         on_output(f"{reference.rpartition(':')[2]}: digest: sha256:{'0' * 64} size: 527\n")
         return "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
 
+    def has_image(self, reference: str) -> bool:
+        return reference not in self.missing_images
+
     def repo_digests(self, reference: str) -> tuple[str, ...]:
         return self.digests.get(reference, ())
 
@@ -152,6 +162,7 @@ class FakeEngine:
         cancellation: Cancellation,
     ) -> None:
         self._record("pull", reference)
+        self.pull_auths.append(auth)
         if cancellation.is_set:
             raise OperationCanceled(cancellation.reason or "canceled")
         if reference in self.pull_errors:
@@ -227,6 +238,19 @@ class FakeEngine:
     def remove_container(self, container_id: str) -> None:
         self._record("remove_container", container_id)
         self._remove(container_id)
+
+    def start_network_holder(
+        self, name: str, *, network: str, aliases: tuple[str, ...], labels: Mapping[str, str]
+    ) -> str:
+        self._record("start_network_holder", network)
+        if self.holder_error is not None:
+            raise EngineError(self.holder_error)
+        spec = ContainerSpec(image="network-holder", name=name, labels=dict(labels), network=network, aliases=aliases)
+        with self._lock:
+            holder = f"holder-{len(self.holders)}"
+            self.holders[holder] = spec
+            self.live[holder] = spec
+        return holder
 
     def create_network(self, name: str, *, driver: str | None, ipv6: bool, labels: Mapping[str, str]) -> None:
         self._record("create_network", name)

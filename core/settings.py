@@ -50,6 +50,8 @@ class Settings:
     registry_password: str = field(default="", repr=False)
     # Seals secret values at rest (--set-secret, --secret-build-arg, task credentials): base64 keys, first seals.
     data_key: str = field(default="", repr=False)
+    # Registries images may be pulled from (empty: any); see docs/configuration.md.
+    pull_registries: tuple[str, ...] = ()
     # Base images in registries that send no notifications are polled at most this often.
     registry_poll_seconds: float = 900.0
     poll_skip_registries: tuple[str, ...] = ()
@@ -108,6 +110,7 @@ class Settings:
             keyvault_ca_bundle=env.get("SLIPWAY_KEYVAULT_CA_BUNDLE") or None,
             registry_poll_seconds=_float(env, "SLIPWAY_REGISTRY_POLL_INTERVAL_SECONDS", 900.0),
             data_key=env.get("SLIPWAY_DATA_KEY", "").strip(),
+            pull_registries=_list(env.get("SLIPWAY_PULL_REGISTRIES", "")),
             registry_username=env.get("SLIPWAY_REGISTRY_USERNAME", ""),
             registry_password=env.get("SLIPWAY_REGISTRY_PASSWORD", ""),
             poll_skip_registries=_list(env.get("SLIPWAY_REGISTRY_POLL_SKIP", "")),

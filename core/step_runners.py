@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from core.dockerfile_deps import scan_dependencies
+from core.dockerfile_deps import DockerfileDependencies, scan_dependencies
 from core.engine import (
     Cancellation,
     ContainerEngine,
@@ -154,7 +154,7 @@ class StepRunner:
         auth = self._context.registry_auth(step.image)
         if step.pull:
             self._pull(step, auth, output, cancellation)
-        network, _ = self._env.network_for(step.network)
+        network, aliases = self._env.endpoint_for(step)
         spec = ContainerSpec(
             image=step.image,
             args=step.args,
@@ -165,7 +165,7 @@ class StepRunner:
             user=step.user,
             privileged=step.privileged,
             network=network,
-            aliases=(step.id,),
+            aliases=aliases,
             ports=step.ports,
             expose=step.expose,
             cpus=_cpus(step),
@@ -223,6 +223,7 @@ class StepRunner:
         except InvalidDockerfile as error:
             raise StepFailed(error.message) from error
         self._log.line("Successfully scanned dependencies")
+        self._pull_missing_bases(dependencies, output, cancellation)
 
         def attempt(sink: OutputSink) -> None:
             with self._context_stream(step, cancellation) as context:
@@ -230,6 +231,24 @@ class StepRunner:
             record.built[:] = [BuiltImage(step.id, step.options.tags, image_id, dependencies)]
 
         self._repeat_with_retries(step.id, step.control, attempt, output, cancellation)
+
+    def _pull_missing_bases(
+        self, dependencies: DockerfileDependencies, output: StepOutput, cancellation: Cancellation
+    ) -> None:
+        """Pull base images the engine lacks with the run's credentials (the classic builder's own pull
+        has none), and under the server's pull policy."""
+        bases = [dependencies.runtime, *dependencies.buildtime] if dependencies.runtime else [*dependencies.buildtime]
+        for base in bases:
+            reference = base.reference
+            if self._engine.has_image(reference):
+                continue
+            self._log.line(f"Pulling base image {reference}")
+            self._engine.pull(
+                reference,
+                auth=self._context.registry_auth(reference),
+                on_output=output.write,
+                cancellation=cancellation,
+            )
 
     def _dockerfile_text(self, step: BuildStep, cancellation: Cancellation) -> str:
         if not isinstance(step.context, WorkspacePath):

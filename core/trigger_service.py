@@ -30,6 +30,7 @@ from core.trigger_store import DecisionRecord, EventRecord, TriggerStore, new_ev
 from core.wiring import EVENTS_QUEUE, Services
 
 logger = logging.getLogger(__name__)
+EVENT_RETENTION_DAYS = 30  # as long as run logs are kept (ACR's default)
 
 
 @dataclass(frozen=True)
@@ -280,3 +281,14 @@ def poll_registries(services: Services, *, now: datetime | None = None) -> list[
     for pushed in report.pushed:
         runs += process_image_pushed(services, pushed, received=moment)
     return runs
+
+
+def purge_old_records(services: Services, *, now: datetime | None = None) -> tuple[int, int]:
+    """Forget deliveries GitHub can no longer redeliver and events older than the log retention."""
+    from datetime import timedelta
+
+    moment = now or services.clock()
+    store = trigger_store(services)
+    deliveries = store.purge_deliveries(now=moment)
+    events = store.purge_events(now=moment, keep=timedelta(days=EVENT_RETENTION_DAYS))
+    return deliveries, events

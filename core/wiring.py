@@ -81,7 +81,9 @@ class Services:
         if self.container_engine is None:
             from core.docker_engine import DockerEngine
 
-            self.container_engine = DockerEngine(self.settings.docker_host)
+            self.container_engine = DockerEngine(
+                self.settings.docker_host, pull_registries=self.settings.pull_registries
+            )
         return self.container_engine
 
     @cached_property

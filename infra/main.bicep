@@ -84,6 +84,36 @@ resource apiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   properties: { value: apiKey }
 }
 
+@description('GitHub webhook secret (random, 20+ chars); stored in Key Vault, read by the app as a reference.')
+@secure()
+param githubWebhookSecret string
+
+@description('Token registries send with push notifications; stored in Key Vault.')
+@secure()
+param registryEventToken string
+
+@description('32 random bytes, base64: seals secret values at rest (python -c "import core.sealed_values as s; print(s.generate_data_key())").')
+@secure()
+param dataKey string
+
+resource webhookSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'slipway-github-webhook-secret'
+  properties: { value: githubWebhookSecret }
+}
+
+resource eventToken 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'slipway-registry-event-token'
+  properties: { value: registryEventToken }
+}
+
+resource dataKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'slipway-data-key'
+  properties: { value: dataKey }
+}
+
 // Key Vault Secrets User: read secrets (service secrets, and task files' `secrets:` by default).
 resource vaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, identity.id, '4633458b-17de-408a-b874-0445c86b69e6')
@@ -107,8 +137,10 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
   name: '${name}-func'
   location: location
   kind: 'functionapp,linux'
+  // System-assigned: what Slipway uses for Key Vault when a reference names no clientID (as ACR does);
+  // user-assigned: for app-setting Key Vault references and task files that name its client id.
   identity: {
-    type: 'UserAssigned'
+    type: 'SystemAssigned, UserAssigned'
     userAssignedIdentities: { '${identity.id}': {} }
   }
   properties: {
@@ -125,10 +157,25 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'SLIPWAY_API_KEY', value: '@Microsoft.KeyVault(SecretUri=${apiKeySecret.properties.secretUri})' }
         { name: 'SLIPWAY_REGISTRY', value: registry }
         { name: 'SLIPWAY_REAPER_SCHEDULE', value: '0 * * * * *' }
+        { name: 'SLIPWAY_SCHEDULER_SCHEDULE', value: '0 * * * * *' }
+        { name: 'SLIPWAY_REGISTRY_POLL_SCHEDULE', value: '0 */5 * * * *' }
+        // Read by Slipway itself (Key Vault secret URLs), so secrets can rotate without a redeploy.
+        { name: 'SLIPWAY_GITHUB_WEBHOOK_SECRET', value: webhookSecret.properties.secretUri }
+        { name: 'SLIPWAY_REGISTRY_EVENT_TOKEN', value: eventToken.properties.secretUri }
+        { name: 'SLIPWAY_DATA_KEY', value: dataKeySecret.properties.secretUri }
         { name: 'DOCKER_HOST', value: dockerHost }
-        { name: 'AZURE_CLIENT_ID', value: identity.properties.clientId }
       ]
     }
+  }
+}
+
+resource appVaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, app.id, '4633458b-17de-408a-b874-0445c86b69e6')
+  scope: vault
+  properties: {
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
   }
 }
 

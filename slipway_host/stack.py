@@ -252,6 +252,8 @@ def start_private_stack(workdir: Path, **settings: str) -> PrivateStack:
             SLIPWAY_REGISTRY_EVENT_TOKEN=event_token,
             SLIPWAY_GITHUB_WEBHOOK_SECRET=secrets.token_urlsafe(24),
             SLIPWAY_DATA_KEY=generate_data_key(),
+            # Nothing outside this machine: a run that would pull from elsewhere fails at once, naming the image.
+            SLIPWAY_PULL_REGISTRIES="127.0.0.1,localhost",
             **settings,
         )
         services.append(start_host(host_port, env, log=workdir / "host.log"))

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 
 from core.reaper import reap_stale_runs
-from core.trigger_service import poll_registries, run_scheduler_tick
+from core.trigger_service import poll_registries, purge_old_records, run_scheduler_tick
 from core.wiring import get_services
 
 bp = func.Blueprint()
@@ -35,3 +35,10 @@ def poll_base_images(timer: func.TimerRequest) -> None:
     runs = poll_registries(get_services())
     if runs:
         logger.info("base image changes found by polling started run(s) %s", ", ".join(run.run_id for run in runs))
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 15 3 * * *", run_on_startup=False)
+def purge_old_events(timer: func.TimerRequest) -> None:
+    """Daily: forget old webhook deliveries (dedupe window) and events older than the retention."""
+    deliveries, events = purge_old_records(get_services())
+    logger.info("purged %d old delivery record(s) and %d old event(s)", deliveries, events)

@@ -1,7 +1,8 @@
 """Fixtures for driving `Executor` + `DockerEngine` in-process against the real Docker engine.
 
 Each test gets a unique run id; every Docker object the run creates carries `slipway.run=<id>` and
-the stack label below, so `leftovers` can prove that nothing stayed behind.
+the stack label below, so `leftovers` can prove that nothing stayed behind, and the engine's event
+log shows what lived in between (`holder_events`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import io
 import secrets
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, BinaryIO
 import pytest
 
 from core.docker_engine import DockerEngine
+from core.docker_volumes import HOLDER_IMAGE
 from core.engine import Cancellation, RegistryAuth
 from core.executor import Execution, Executor
 from core.plan import BuildStep, Plan
@@ -89,6 +92,13 @@ def leftovers(api: Any, run_id: str) -> dict[str, list[str]]:
         "networks": [n["Name"] for n in api.networks(filters=filters)],
         "volumes": [v["Name"] for v in (api.volumes(filters=filters) or {}).get("Volumes") or []],
     }
+
+
+def holder_events(api: Any, run_id: str, since: float) -> list[str]:
+    """What happened to the run's network holder since `since` (epoch seconds): create, start, destroy, …"""
+    filters = {"label": [f"slipway.run={run_id}", f"slipway.stack={STACK}"], "type": "container"}
+    events = api.events(since=since, until=time.time(), filters=filters, decode=True)
+    return [e["Action"] for e in events if e.get("Actor", {}).get("Attributes", {}).get("image") == HOLDER_IMAGE]
 
 
 NOTHING_LEFT = {"containers": [], "networks": [], "volumes": []}

@@ -18,6 +18,7 @@ from tests.integration.executor_fixtures import (
     NOTHING_LEFT,
     MemoryLog,
     docker_engine,
+    holder_events,
     leftovers,
     make_archive,
     new_run,
@@ -136,6 +137,65 @@ def test_a_detached_service_is_reached_by_its_step_id_and_removed_at_the_end(
 
     assert_succeeded(execution, log)
     assert "hello-from-service" in log.text
+    assert leftovers(engine, context.run_id) == NOTHING_LEFT
+
+
+def test_ordinary_steps_share_one_network_namespace_and_reach_a_detached_service_by_id(
+    engine: Any, base_image: str, docker_engine: DockerEngine
+) -> None:
+    serve = "mkdir -p /www && echo hello-from-service > /www/index.html && exec httpd -f -p 8080 -h /www"
+    fetch = "for i in $(seq 100); do wget -qO- http://service:8080/index.html && exit 0; sleep 0.05; done; exit 1"
+    address = "echo address=$(ip -o -4 addr show eth0 | awk '{print $4}')"
+    context = new_run()
+    since = time.time()
+    plan = Plan(
+        steps=(
+            sh("service", serve, base_image, detach=True),
+            sh("first", f"{address} && {fetch}", base_image, "service"),
+            sh("second", address, base_image, "first"),
+        )
+    )
+
+    execution, log = run_plan(docker_engine, plan, context)
+
+    assert_succeeded(execution, log)
+    assert "hello-from-service" in log.text
+    addresses = [line for line in log.text.splitlines() if line.startswith("address=")]
+    assert len(addresses) == 2 and addresses[0] == addresses[1] != "address="
+    events = holder_events(engine, context.run_id, since)
+    assert (events[:2], events[-1]) == (["create", "start"], "destroy")
+    assert leftovers(engine, context.run_id) == NOTHING_LEFT
+
+
+def test_steps_running_at_the_same_time_reach_each_other_by_id(
+    engine: Any, base_image: str, docker_engine: DockerEngine
+) -> None:
+    serve = (
+        "mkdir -p /workspace/www && echo hello-from-server > /workspace/www/index.html && "
+        "httpd -p 8081 -h /workspace/www && "
+        "until [ -e /workspace/fetched-by-client ] && [ -e /workspace/fetched-by-probe ]; do sleep 0.05; done"
+    )
+
+    def fetch(name: str) -> str:
+        return (
+            "for i in $(seq 200); do wget -qO- http://server:8081/index.html && "
+            f"touch /workspace/fetched-by-{name} && exit 0; sleep 0.05; done; exit 1"
+        )
+
+    context = new_run()
+    plan = Plan(
+        steps=(
+            sh("server", serve, base_image),
+            sh("client", fetch("client"), base_image),
+            sh("probe", fetch("probe"), base_image, expose=("9000",)),  # its own endpoint, as in ACR
+        ),
+        workspace=True,
+    )
+
+    execution, log = run_plan(docker_engine, plan, context)
+
+    assert_succeeded(execution, log)
+    assert "[client] hello-from-server" in log.text and "[probe] hello-from-server" in log.text
     assert leftovers(engine, context.run_id) == NOTHING_LEFT
 
 
@@ -258,10 +318,11 @@ def test_cancel_during_a_parallel_phase_stops_every_container_and_removes_everyt
     cancellation = Cancellation()
     box: list[tuple[Execution, MemoryLog]] = []
     thread = threading.Thread(target=lambda: box.append(run_plan(docker_engine, plan, context, cancellation)))
+    since = time.time()
     thread.start()
     running = {"label": [f"slipway.run={context.run_id}"], "status": "running"}
     deadline = time.monotonic() + 60
-    while len(engine.containers(filters=running)) < 4:
+    while len(engine.containers(filters=running)) < 5:  # the service, three steps and the network holder
         assert time.monotonic() < deadline, "the steps did not all start"
         time.sleep(0.05)
 
@@ -275,3 +336,5 @@ def test_cancel_during_a_parallel_phase_stops_every_container_and_removes_everyt
     assert execution.outcome is Outcome.CANCELED
     assert [r.state for r in execution.steps][1:] == [StepState.CANCELED] * 3 + [StepState.SKIPPED]
     assert leftovers(engine, context.run_id) == NOTHING_LEFT
+    events = holder_events(engine, context.run_id, since)
+    assert (events[:2], events[-1]) == (["create", "start"], "destroy")

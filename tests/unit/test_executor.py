@@ -314,6 +314,72 @@ def test_a_plan_without_networks_gets_acb_default_network_for_its_cmd_steps() ->
     assert "Network: 'acb_default_network'" in log.text
 
 
+def test_ordinary_steps_share_the_network_holders_namespace_and_the_holder_answers_to_their_ids() -> None:
+    engine = FakeEngine()
+    plan = Plan(
+        steps=(
+            cmd("service", detach=True),
+            cmd("unit"),
+            cmd("lint"),
+            cmd("published", ports=("8080:80",)),
+            cmd("exposed", expose=("9000",)),
+            cmd("root", privileged=True),
+            cmd("isolated", network="none"),
+            cmd("elsewhere", network="backend"),
+            cmd("named-default", network="acb_default_network"),
+        ),
+        networks=(NetworkPlan("acb_default_network"), NetworkPlan("backend")),
+        default_network="acb_default_network",
+    )
+
+    execution, _ = execute(engine, plan)
+
+    assert execution.outcome is Outcome.SUCCEEDED
+    ((holder_id, holder),) = engine.holders.items()
+    assert holder.aliases == ("lint", "named-default", "unit")
+    assert dict(holder.labels) == LABELS
+    joined = {spec.labels["slipway.step"] for spec in engine.launched if spec.network == f"container:{holder_id}"}
+    assert joined == {"unit", "lint", "named-default"}
+    own = {spec.labels["slipway.step"]: spec.aliases for spec in engine.launched if spec.aliases}
+    assert set(own) == {"service", "published", "exposed", "root", "isolated", "elsewhere"}
+    assert all(aliases == (step,) for step, aliases in own.items())
+    assert engine.live == {} and holder_id in engine.removed
+
+
+def test_a_holder_is_started_only_when_two_or_more_containers_would_share_it() -> None:
+    single, repeated = FakeEngine(), FakeEngine()
+
+    execute(single, Plan(steps=(cmd("service", detach=True), cmd("only"), cmd("isolated", network="none"))))
+    execute(repeated, Plan(steps=(cmd("twice", control=StepControl(repeat=1)),)))
+
+    assert single.holders == {}
+    assert {spec.labels["slipway.step"]: spec.aliases for spec in single.launched}["only"] == ("only",)
+    assert [spec.network for spec in repeated.launched] == ["container:holder-0"] * 2
+
+
+def test_steps_get_their_own_endpoints_when_the_holder_cannot_start() -> None:
+    engine = FakeEngine(holder_error="cannot make the network holder image: no statically linked busybox")
+
+    execution, log = execute(engine, Plan(steps=(cmd("a"), cmd("b", "a"))))
+
+    assert execution.outcome is Outcome.SUCCEEDED
+    assert [spec.aliases for spec in engine.launched] == [("a",), ("b",)]
+    assert all((spec.network or "").endswith("-acb_default_network") for spec in engine.launched)
+    assert "Warning: cannot make the network holder image: no statically linked busybox; each step" in log.text
+
+
+def test_a_canceled_run_removes_the_network_holder() -> None:
+    engine = FakeEngine(containers={"a": ContainerScript(block_until_canceled=True)})
+    cancellation = Cancellation()
+    join = in_background(lambda: execute(engine, Plan(steps=(cmd("a"), cmd("b", "a"))), cancellation=cancellation))
+    wait_for(lambda: started(engine) == ["a"], "the step to start")
+
+    cancellation.cancel("canceled")
+
+    assert join()[0].outcome is Outcome.CANCELED
+    assert len(engine.holders) == 1 and engine.live == {}
+
+
 def test_a_missing_skip_creation_network_fails_the_run_before_any_step_runs() -> None:
     engine = FakeEngine()
     plan = Plan(steps=(cmd("a", network="elsewhere"),), networks=(NetworkPlan("elsewhere", create=False),))

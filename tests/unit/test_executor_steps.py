@@ -6,7 +6,8 @@ import io
 import tarfile
 from pathlib import Path
 
-from core.engine import BuildOptions, ResourceLimits
+from core.docker_containers import container_config
+from core.engine import BuildOptions, ContainerSpec, ResourceLimits
 from core.executor import Outcome, StepState
 from core.memory_engine import ContainerScript, FakeEngine, PushScript
 from core.plan import BuildStep, Plan, PushStep, SecretVolume, StepControl, WorkspacePath
@@ -109,6 +110,15 @@ def test_a_cmd_step_becomes_a_container_with_the_runs_settings() -> None:
     assert dict(spec.labels) == {"slipway.run": "ca7", "slipway.stack": "blue", "slipway.step": "test"}
     assert spec.limits == ResourceLimits() and not spec.privileged
     assert (spec.name or "").startswith("slipway-ca7-") and (spec.name or "").endswith("-test-1")
+
+
+def test_a_container_joining_another_containers_namespace_asks_for_no_endpoint_of_its_own() -> None:
+    joining = container_config(ContainerSpec(image=IMAGE, network="container:3f2a", aliases=("a",)), detach=False)
+    own = container_config(ContainerSpec(image=IMAGE, network="slipway-net", aliases=("a",)), detach=False)
+
+    assert joining["HostConfig"]["NetworkMode"] == "container:3f2a"
+    assert "NetworkingConfig" not in joining
+    assert own["NetworkingConfig"] == {"EndpointsConfig": {"slipway-net": {"Aliases": ["a"]}}}
 
 
 def test_a_step_with_an_invalid_cpus_value_fails_with_a_clear_message() -> None:
@@ -238,3 +248,47 @@ def test_the_dockerignore_filter_keeps_the_dockerfile_and_drops_excluded_folders
     rules = ignore_rules("node_modules\nDockerfile\n", "Dockerfile")
     chunks = [source[i : i + 700] for i in range(0, len(source), 700)]
     assert tar_names(b"".join(filter_context(chunks, rules))) == {"Dockerfile", "src/app.js", "src/.git/x"}
+
+
+def test_a_base_image_the_engine_lacks_is_pulled_before_the_build_with_the_runs_credentials() -> None:
+    from core.dockerfile_deps import parse_image_reference
+    from core.engine import BuildOptions, Cancellation, RegistryAuth
+    from core.executor import Executor
+    from core.memory_engine import FakeEngine
+    from core.plan import BuildStep, Plan
+
+    class Log:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def write(self, data: bytes | str) -> None:
+            self.text += data if isinstance(data, str) else data.decode()
+
+        def line(self, message: str) -> None:
+            self.text += message + "\n"
+
+    base = "reg.test:5000/base:1"
+    engine = FakeEngine(missing_images={parse_image_reference(base).reference})
+    auth = RegistryAuth("user", "password", "reg.test:5000")
+
+    class Context:
+        run_id = "ca1"
+        stack = "test"
+        archive = None
+
+        def open_build_context(self, step: BuildStep):
+            import io
+
+            return io.BytesIO(b""), f"FROM {base}\n"
+
+        def registry_auth(self, reference: str) -> RegistryAuth | None:
+            return auth if reference.startswith("reg.test:5000/") else None
+
+    log = Log()
+    plan = Plan(
+        steps=(BuildStep(id="build", options=BuildOptions(dockerfile="Dockerfile", tags=("x/y:1",)), timeout=60),)
+    )
+    Executor(engine, log).execute(plan, Context(), Cancellation())
+    assert [c for c in engine.calls if c[0] in {"pull", "build"}] == [("pull", base), ("build", "x/y:1")]
+    assert engine.pull_auths == [auth]
+    assert f"Pulling base image {base}" in log.text

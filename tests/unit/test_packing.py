@@ -234,14 +234,6 @@ def test_a_named_pipe_in_the_context_is_refused_unless_ignored(tmp_path: Path) -
     assert "pipe" not in names(pack(tmp_path)[1])
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can read files whatever their mode")
-def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"Dockerfile": "FROM alpine\n", "secret": "s"})
-    (tmp_path / "secret").chmod(0)
-    with pytest.raises(InvalidContext, match=r"^cannot read 'secret' in context '.*': Permission denied"):
-        pack(tmp_path)
-
-
 SAFE_NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8)
 
 
