@@ -30,7 +30,7 @@ from core.task_runs import ENCODED, FILE, TaskRunRequest, prepare_task_run
 from core.task_runs import request_from_document as task_run_request
 from core.task_sources import fetch_task_source
 from core.taskfile import SecretResolver, SecretSpec
-from core.tasks import TaskKind, task_from_document
+from core.tasks import TaskKind, secret_context, task_from_document
 from core.wiring import Services
 
 _USER_ERRORS = (InvalidContext, ContextTooLarge, InvalidRequest, InvalidTaskFile)
@@ -192,6 +192,11 @@ def _triggered_task(
         log.line(f"Using source code from {source.description}")
     values = run_values(run, registry=settings.registry, started=run.start_time or services.clock(), git=source.git)
     overrides = {v["name"]: v["value"] for v in document.get("arguments") or ()}
+    open_args = services.opening(secret_context(task.name, "arguments"))
+    open_values = services.opening(secret_context(task.name, "values"))
+    secret_args = {name: open_args(name, token) for name, token in task.secret_build_args}
+    secret_values = tuple((name, open_values(name, token)) for name, token in task.secret_values)
+    redactor.add_values([*secret_args.values(), *(value for _, value in secret_values)])
     if task.kind is TaskKind.DOCKER:
         if source.archive is None:
             raise InvalidContext(f"task '{task.name}' builds a Dockerfile but its context is /dev/null")
@@ -199,7 +204,7 @@ def _triggered_task(
         options = BuildOptions(
             dockerfile=task.dockerfile,
             tags=tuple(n.reference for n in render_tags(task.image_names, values, registry=settings.registry)),
-            build_args={**task.build_args, **overrides},
+            build_args={**task.build_args, **secret_args, **overrides},
             target=task.target,
             platform=task.platform,
             no_cache=task.no_cache,
@@ -215,6 +220,7 @@ def _triggered_task(
         values_file_path=task.values_file,
         encoded_values=None,
         values=(*task.values, *((v["name"], v["value"]) for v in document.get("values") or ())),
+        secret_values=secret_values,
         platform=task.platform,
         timeout=task.timeout,
     )

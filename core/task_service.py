@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from core.errors import InvalidRequest, NotFound
+from core.named_values import Transform, parse_named_values
 from core.quick_build import parse_platform, parse_timeout
 from core.task_store import TaskStore
 from core.tasks import (
@@ -30,6 +31,7 @@ from core.tasks import (
     kind_for_file,
     parse_git_context,
     parse_timer,
+    secret_context,
     validate_context,
     validate_task_name,
 )
@@ -49,19 +51,19 @@ def _strings(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _pairs(body: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
-    value = body.get(key) or []
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise InvalidRequest(f"{key} must be a list of {{name, value}} objects", target=key)
-    pairs = []
-    for index, item in enumerate(value):
-        where = f"{key}[{index}]"
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
-            raise InvalidRequest(f"{where} needs a string 'name'", target=where)
-        if item.get("isSecret"):
-            raise InvalidRequest(f"{where}: secret values are not supported here; use Key Vault secrets", target=where)
-        pairs.append((item["name"], str(item.get("value", ""))))
-    return tuple(pairs)
+def _named(
+    body: Mapping[str, Any], key: str, sealing: Transform | None, current: tuple[tuple[str, str], ...]
+) -> tuple[tuple[tuple[str, str], ...] | None, tuple[tuple[str, str], ...] | None]:
+    """(plain, sealed secret) entries of `body[key]`, or (None, None) when the key is absent."""
+    if key not in body:
+        return None, None
+    parsed = parse_named_values(body[key], field_name=key)
+    if parsed.secret and sealing is None:
+        raise InvalidRequest(
+            f"{key}: secret values cannot be stored: this server has no data key (SLIPWAY_DATA_KEY)", target=key
+        )
+    sealed = tuple((name, sealing(name, value)) for name, value in parsed.secret) if sealing else ()
+    return parsed.plain, sealed
 
 
 def _enum(body: Mapping[str, Any], key: str, kind: type[Any], current: Any) -> Any:
@@ -149,7 +151,9 @@ def split_context_credentials(context: str) -> tuple[str, str | None]:
     return GitSource(remote.url, git.ref, git.subfolder).location, remote.password
 
 
-def _apply(body: Mapping[str, Any], current: Task | None, *, name: str) -> Task:
+def _apply(
+    body: Mapping[str, Any], current: Task | None, *, name: str, sealing: Callable[[str], Transform | None]
+) -> Task:
     context = validate_context(str(body["context"])) if "context" in body else (current.context if current else "")
     if not context:
         raise InvalidRequest("context is required: a git URL, a tarball URL or /dev/null", target="context")
@@ -158,16 +162,20 @@ def _apply(body: Mapping[str, Any], current: Task | None, *, name: str) -> Task:
     if current is None and "kind" not in changes:
         raise InvalidRequest("give file (-f Dockerfile or -f acb.yaml) or cmd (--cmd)", target="file")
     base_trigger = base.base_image_trigger
+    plain_args, secret_args = _named(body, "arguments", sealing(secret_context(name, "arguments")), ())
+    plain_values, secret_values = _named(body, "values", sealing(secret_context(name, "values")), ())
     changes |= {
         "status": _enum(body, "status", TaskStatus, base.status),
         "platform": parse_platform(body["platform"]) if "platform" in body else base.platform,
         "timeout": parse_timeout(body["timeout"], base.timeout) if "timeout" in body else base.timeout,
         "image_names": _strings(body, "imageNames") if "imageNames" in body else base.image_names,
-        "build_args": dict(_pairs(body, "arguments")) if "arguments" in body else base.build_args,
+        "build_args": dict(plain_args) if plain_args is not None else base.build_args,
+        "secret_build_args": secret_args if secret_args is not None else base.secret_build_args,
         "target": body.get("target", base.target),
         "push": not _bool(body, "noPush", not base.push),
         "no_cache": _bool(body, "noCache", base.no_cache),
-        "values": _pairs(body, "values") if "values" in body else base.values,
+        "values": plain_values if plain_values is not None else base.values,
+        "secret_values": secret_values if secret_values is not None else base.secret_values,
         "values_file": body.get("valuesFile", base.values_file),
         "source_trigger": _source_trigger(body, context, current.source_trigger if current else None),
         "timers": _timers(body, base.timers),
@@ -188,14 +196,19 @@ def _apply(body: Mapping[str, Any], current: Task | None, *, name: str) -> Task:
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, *, clock: Any) -> None:
+    def __init__(
+        self, store: TaskStore, *, clock: Any, sealing: Callable[[str], Transform | None] = lambda _: None
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._sealing = sealing
 
     def create(self, body: Mapping[str, Any]) -> Task:
         name = validate_task_name(str(body.get("name", "")))
         body, url_token = self._without_url_credentials(body)
-        task = dataclasses.replace(_apply(body, None, name=name), created=self._clock(), updated=self._clock())
+        task = dataclasses.replace(
+            _apply(body, None, name=name, sealing=self._sealing), created=self._clock(), updated=self._clock()
+        )
         self._store.create(task)
         token = body.get("gitAccessToken") or url_token
         if token:
@@ -217,7 +230,10 @@ class TaskService:
         if url_token and "gitAccessToken" not in body:
             body = {**body, "gitAccessToken": url_token}
         task = self._store.update(
-            name, lambda current: dataclasses.replace(_apply(body, current, name=current.name), updated=self._clock())
+            name,
+            lambda current: dataclasses.replace(
+                _apply(body, current, name=current.name, sealing=self._sealing), updated=self._clock()
+            ),
         )
         if "gitAccessToken" in body:
             self._store.set_git_token(task.name, str(body["gitAccessToken"] or "") or None)

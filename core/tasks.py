@@ -103,6 +103,9 @@ class Task:
     encoded_task: str | None = None  # base64 task file (from --cmd, or a file sent inline)
     values: tuple[tuple[str, str], ...] = ()
     values_file: str | None = None
+    # `--secret-arg` / `--set-secret`: values sealed with the service's data key (see `secret_context`).
+    secret_build_args: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    secret_values: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # Triggers and behaviour
     source_trigger: SourceTrigger = SourceTrigger()
     timers: tuple[TimerTrigger, ...] = ()
@@ -212,6 +215,8 @@ def task_to_document(task: Task) -> dict[str, Any]:
         "encodedTask": task.encoded_task,
         "values": [{"name": k, "value": v} for k, v in task.values],
         "valuesFile": task.values_file,
+        "secretArguments": [{"name": k, "value": v, "isSecret": True} for k, v in task.secret_build_args],
+        "secretValues": [{"name": k, "value": v, "isSecret": True} for k, v in task.secret_values],
         "sourceTrigger": {
             "commitEnabled": task.source_trigger.commit_enabled,
             "pullRequestEnabled": task.source_trigger.pull_request_enabled,
@@ -248,6 +253,8 @@ def task_from_document(document: Mapping[str, Any]) -> Task:
         encoded_task=document.get("encodedTask"),
         values=tuple((v["name"], v["value"]) for v in document.get("values") or ()),
         values_file=document.get("valuesFile"),
+        secret_build_args=tuple((v["name"], v["value"]) for v in document.get("secretArguments") or ()),
+        secret_values=tuple((v["name"], v["value"]) for v in document.get("secretValues") or ()),
         source_trigger=SourceTrigger(
             commit_enabled=bool(source.get("commitEnabled", False)),
             pull_request_enabled=bool(source.get("pullRequestEnabled", False)),
@@ -266,3 +273,16 @@ def task_from_document(document: Mapping[str, Any]) -> Task:
         created=datetime.fromisoformat(document["created"]) if document.get("created") else None,
         updated=datetime.fromisoformat(document["updated"]) if document.get("updated") else None,
     )
+
+
+def secret_context(task_name: str, kind: str) -> str:
+    """What a task's sealed `arguments` or `values` are bound to."""
+    return f"task/{task_name.lower()}/{kind}"
+
+
+def public_task_document(task: Task) -> dict[str, Any]:
+    """The task as the API shows it: secret entries by name only."""
+    document = task_to_document(task)
+    for key in ("secretArguments", "secretValues"):
+        document[key] = [{"name": entry["name"], "isSecret": True, "value": None} for entry in document[key]]
+    return document

@@ -156,7 +156,7 @@ class Services:
 
     @cached_property
     def tasks(self) -> TaskService:
-        return TaskService(self.task_store, clock=self.clock)
+        return TaskService(self.task_store, clock=self.clock, sealing=self.sealing)
 
     def ensure_storage(self) -> None:
         """Create tables, containers and queues once per process (idempotent, cheap after the first call)."""

@@ -29,7 +29,9 @@ def add_task_options(parser: argparse.ArgumentParser, *, create: bool) -> None:
     parser.add_argument("--cmd", help="one command instead of a file: 'IMAGE [ARGS]'")
     parser.add_argument("-t", "--image", action="append", help="image name for Docker tasks; repeatable")
     parser.add_argument("--arg", action="append", metavar="K=V", help="build argument; repeatable")
+    parser.add_argument("--secret-arg", action="append", metavar="K=V", help="secret build argument (sealed, masked)")
     parser.add_argument("--set", action="append", metavar="K=V", help="value for {{.Values.K}}; repeatable")
+    parser.add_argument("--set-secret", action="append", metavar="K=V", help="secret value (sealed, masked)")
     parser.add_argument("--values", help="values file inside the context")
     parser.add_argument("--target", help="multi-stage build target")
     parser.add_argument("--schedule", action="append", help="timer 'cron' or 'name:cron' (UTC, 5 fields); repeatable")
@@ -60,14 +62,20 @@ def _pairs(items: list[str] | None, flag: str) -> list[dict[str, str]]:
     return pairs
 
 
+def _with_secrets(plain: list[str] | None, secret: list[str] | None, flag: str) -> list[dict[str, Any]] | None:
+    if plain is None and secret is None:
+        return None
+    return [*_pairs(plain, flag), *({**pair, "isSecret": True} for pair in _pairs(secret, flag + "-secret"))]
+
+
 def task_body(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "context": args.context,
         "file": args.file,
         "cmd": args.cmd,
         "imageNames": args.image,
-        "arguments": _pairs(args.arg, "--arg") if args.arg else None,
-        "values": _pairs(args.set, "--set") if args.set else None,
+        "arguments": _with_secrets(args.arg, args.secret_arg, "--arg"),
+        "values": _with_secrets(args.set, args.set_secret, "--set"),
         "valuesFile": args.values,
         "target": args.target,
         "schedules": args.schedule,

@@ -8,7 +8,7 @@ from core.base_images import tracked_images
 from core.registry_credentials import credential_from_request, public_credentials_document, to_public_document
 from core.run_store import run_to_document
 from core.task_scheduling import manual_order, schedule_task_runs
-from core.tasks import Task, task_to_document
+from core.tasks import Task, public_task_document, task_to_document
 from core.trigger_service import trigger_store
 from core.trigger_store import event_record_to_document
 from core.wiring import Services
@@ -25,7 +25,7 @@ def _public_url(req: func.HttpRequest, services: Services) -> str:
 
 
 def _task_body(req: func.HttpRequest, services: Services, task: Task, *, secure: bool) -> dict[str, object]:
-    body: dict[str, object] = task_to_document(task)
+    body: dict[str, object] = public_task_document(task)
     body["hasGitAccessToken"] = services.tasks.has_git_token(task.name)
     body["baseImageDependencies"] = [
         {
@@ -63,7 +63,7 @@ def create_task(req: func.HttpRequest, services: Services) -> func.HttpResponse:
 @api_endpoint()
 def list_tasks(req: func.HttpRequest, services: Services) -> func.HttpResponse:
     services.ensure_storage()
-    return json_response({"value": [task_to_document(t) for t in services.tasks.list()]})
+    return json_response({"value": [public_task_document(t) for t in services.tasks.list()]})
 
 
 @bp.route(route="tasks/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -201,3 +201,30 @@ def test_a_webhook_secret_given_as_a_key_vault_reference_verifies_deliveries(
     forged_body, forged = signed_delivery("ping", payload, secret="wrong")
     with pytest.raises(Unauthorized, match="signature"):
         accept_github_delivery(services, {k.lower(): v for k, v in forged.items()}, forged_body)
+
+
+def test_a_tasks_secret_values_are_sealed_hidden_from_show_and_masked_in_its_runs(
+    stack: Stack, api: httpx.Client, planted_secrets: dict[str, str]
+) -> None:
+    value = plant(planted_secrets, "task-set-secret")
+    name = unique("sealed")
+    created = run_cli(
+        stack,
+        "task",
+        "create",
+        "-n",
+        name,
+        "-c",
+        "/dev/null",
+        "--cmd",
+        "bash echo token={{.Values.token}}",
+        "--set-secret",
+        f"token={value}",
+    )
+    assert created.code == 0, created.stderr
+    assert value not in created.stdout
+    shown = json.loads(run_cli(stack, "task", "show", "-n", name, "-o", "json").stdout)
+    assert shown["secretValues"] == [{"name": "token", "isSecret": True, "value": None}]
+    result = run_cli(stack, "task", "run", "-n", name)
+    assert result.code == 0, result.stderr + result.stdout
+    assert "token=***" in result.stdout and value not in result.stdout

@@ -253,3 +253,63 @@ def test_a_timer_occurrence_runs_exactly_once_however_many_hosts_tick(
     assert [r["trigger"]["scheduleOccurrence"] for r in runs] == [occurrence]
     run = wait_for_run(api, runs[0]["runId"])
     assert run["status"] == "Succeeded" and "tick" in run_log(api, run["runId"])
+
+
+def test_a_newer_push_cancels_the_older_run_under_cancel_superseded(
+    stack: Stack, api: httpx.Client, git_server: GitServer, base_image: str
+) -> None:
+    name = unique("superseded")
+    repo = git_server.create_repo(name, {"Dockerfile": f"FROM {base_image}\nRUN echo first && sleep 120\n"})
+    url = git_server.url_for(repo)
+    create_task(
+        stack,
+        "-n",
+        name,
+        "-c",
+        f"{url}#main",
+        "-f",
+        "Dockerfile",
+        "--no-push",
+        "--concurrency-policy",
+        "cancel-superseded",
+    )
+    first = git_server.commit(repo, {"a.txt": "1"}, "first")
+    assert (
+        deliver(stack, "push", git_server.github_push_payload(repo, "main", before=None, after=first)).status_code
+        == 202
+    )
+    older = wait_for(lambda: [r["runId"] for r in task_runs(api, name)], timeout=60, what="the first run")[0]
+    wait_for(lambda: "first" in run_log(api, older), timeout=60, what="the first build to start")
+    second = git_server.commit(repo, {"Dockerfile": f"FROM {base_image}\nRUN echo second\n"}, "second")
+    payload = git_server.github_push_payload(repo, "main", before=first, after=second)
+    assert deliver(stack, "push", payload).status_code == 202
+    assert wait_for_run(api, older, timeout=60)["status"] == "Canceled"
+    newer = wait_for(
+        lambda: [r for r in task_runs(api, name) if r["trigger"].get("commitId") == second], timeout=60, what="run 2"
+    )[0]
+    assert wait_for_run(api, newer["runId"])["status"] == "Succeeded"
+
+
+def test_event_grid_subscription_validation_is_answered(stack: Stack) -> None:
+    code = str(uuid.uuid4())
+    handshake = [
+        {
+            "id": str(uuid.uuid4()),
+            "topic": "/subscriptions/x/resourceGroups/y/providers/Microsoft.ContainerRegistry/registries/z",
+            "subject": "",
+            "data": {"validationCode": code, "validationUrl": "https://rp.example.test/validate"},
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "eventTime": "2026-11-26T12:00:00Z",
+            "metadataVersion": "1",
+            "dataVersion": "1",
+        }
+    ]
+    token = stack.host_env["SLIPWAY_REGISTRY_EVENT_TOKEN"]
+    reply = httpx.post(
+        f"{stack.url}/api/webhooks/registry",
+        json=handshake,
+        headers={"aeg-event-type": "SubscriptionValidation", "x-slipway-token": token},
+    )
+    assert reply.status_code == 200 and reply.json() == {"validationResponse": code}
+    refused = httpx.post(f"{stack.url}/api/webhooks/registry", json=handshake, headers={"x-slipway-token": "nope"})
+    assert refused.status_code == 401
