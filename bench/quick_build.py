@@ -99,7 +99,16 @@ def measure_queue_latency(stack: PrivateStack, base_image: str, work: Path, *, r
     return {"median_s": statistics.median(latencies), "max_s": max(latencies), "runs": float(runs)}
 
 
-def measure_upload(stack: PrivateStack, work: Path, *, size_mb: int) -> dict[str, float]:
+def measure_upload(stack: PrivateStack, work: Path, *, size_mb: int, rounds: int = 3) -> dict[str, float]:
+    """Median over `rounds` (the first reads the tree from disk, later ones from the page cache, as the
+    tar baseline does); peak RSS is the largest seen."""
+    results = [_measure_upload_once(stack, work, size_mb=size_mb) for _ in range(rounds)]
+    median = statistics.median(r["slipway_s"] for r in results)
+    chosen = min(results, key=lambda r: abs(r["slipway_s"] - median))
+    return {**chosen, "peak_rss_mb": max(r["peak_rss_mb"] for r in results), "rounds": float(rounds)}
+
+
+def _measure_upload_once(stack: PrivateStack, work: Path, *, size_mb: int) -> dict[str, float]:
     tree = work / "ctx-upload"
     if not tree.exists():
         make_tree(tree, size_mb)
@@ -163,6 +172,6 @@ def run(stack: PrivateStack, base_image: str, *, quick: bool) -> list[str]:
             f"pack + upload {upload['unpacked_mb']:.0f} MB context: {upload['slipway_s']:.2f} s = "
             f"{upload['slipway_mb_per_s']:.0f} MB/s, CLI peak RSS {upload['peak_rss_mb']:.0f} MB; "
             f"baseline tar -cz | cat {upload['tar_gz_s']:.2f} s → {upload['ratio_vs_tar_gz']:.2f}× "
-            "(target ≥ 100 MB/s, ≤ 150 MB)"
+            f"(median of {upload['rounds']:.0f}; target ≥ 100 MB/s, ≤ 150 MB)"
         )
     return lines

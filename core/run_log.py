@@ -84,8 +84,13 @@ class RunLogWriter:
             self._buffer.extend(raw)
 
     def line(self, message: str) -> None:
-        """A timestamped service line, as ACR prints them (`2026/11/26 13:40:00 message`)."""
+        """A timestamped service line, as ACR prints them (`2026/11/26 13:40:00 message`).
+
+        Service lines mark progress (a step started or ended), so they are stored at once rather than at
+        the next flush interval; they are few, so this costs few append blocks.
+        """
         self.write(f"{format_log_time(self._clock())} {message}\n")
+        self._wake.set()
 
     def _interval(self) -> float:
         # Stay under Azure's 50,000-block limit on very long, chatty runs by flushing less often.

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -220,14 +221,35 @@ def _close_log_of_unstarted_run(services: Services, run: Run) -> None:
         pass  # the run record already says Canceled; the log is a convenience
 
 
-def read_run_log(services: Services, run_id: str, *, offset: int, max_bytes: int = 1 << 20) -> LogChunk:
+MAX_LOG_WAIT_SECONDS = 25
+_LOG_POLL_SECONDS = 0.1
+
+
+def read_run_log(
+    services: Services,
+    run_id: str,
+    *,
+    offset: int,
+    max_bytes: int = 1 << 20,
+    wait_seconds: float = 0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> LogChunk:
+    """Log bytes from `offset`. With `wait_seconds`, wait (long poll) until there is something new or
+    the log is complete, so a follower sees lines as soon as they are stored without polling hard."""
     services.ensure_storage()
     if offset < 0:
         raise InvalidRequest("offset must be zero or positive", target="offset")
+    if not 0 <= wait_seconds <= MAX_LOG_WAIT_SECONDS:
+        raise InvalidRequest(f"wait must be between 0 and {MAX_LOG_WAIT_SECONDS} seconds", target="wait")
     run = services.runs.get(run_id).run  # 404 for unknown runs, even before a log exists
-    chunk = read_log(services.blobs, run_id, offset=offset, max_bytes=max_bytes)
-    if chunk is not None:
-        return chunk
-    # No worker has opened the log yet; a finished run without a log (e.g. rejected) is complete too.
-    complete = run.status.log_completion if run.status.is_terminal else None
-    return LogChunk(data=b"", next_offset=offset, total_size=0, complete=complete)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        chunk = read_log(services.blobs, run_id, offset=offset, max_bytes=max_bytes)
+        if chunk is None:
+            # No worker has opened the log yet; a finished run without a log (e.g. rejected) is complete too.
+            run = services.runs.get(run_id).run if wait_seconds else run
+            complete = run.status.log_completion if run.status.is_terminal else None
+            chunk = LogChunk(data=b"", next_offset=offset, total_size=0, complete=complete)
+        if chunk.data or chunk.complete is not None or time.monotonic() >= deadline:
+            return chunk
+        sleep(_LOG_POLL_SECONDS)

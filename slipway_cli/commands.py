@@ -9,9 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from core.context_packing import pack_context
 from core.errors import SlipwayError
 from slipway_cli.client import ApiClient, CliError
 from slipway_cli.follow import TERMINAL, stream_log, wait_for_run
@@ -48,6 +45,8 @@ def upload_context(client: ApiClient, context: Path, dockerfile: str | None) -> 
         raise CliError(f"context {str(context)!r} is not a directory; give the folder to build (e.g. '.')")
     ticket = client.post("/contexts")
     sys.stderr.write("Packing source code into tar to upload...\n")
+    from core.context_packing import pack_context  # loaded only when a folder is packed (CLI start-up)
+
     uploader = BlockUploader(ticket["uploadUrl"])
     try:
         result = pack_context(context, dockerfile, uploader, progress=_progress(sys.stderr.isatty()))
@@ -133,6 +132,8 @@ def _set_values(items: list[str] | None) -> list[dict[str, Any]]:
 
 def _cmd_task(command: str, timeout: int | None) -> bytes:
     """`az acr run --cmd` as a one-step task file (the command is YAML-quoted, so any text is safe)."""
+    import yaml
+
     step: dict[str, Any] = {"cmd": command}
     if timeout:
         step["timeout"] = timeout

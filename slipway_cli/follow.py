@@ -10,22 +10,15 @@ from typing import Any, TextIO
 from slipway_cli.client import ApiClient
 
 TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
+LONG_POLL_SECONDS = 20
 
 
-def stream_log(
-    client: ApiClient,
-    run_id: str,
-    *,
-    out: TextIO = sys.stdout,
-    poll_seconds: float = 0.2,
-    max_poll_seconds: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Print the run's log as it grows until the run's log is complete."""
+def stream_log(client: ApiClient, run_id: str, *, out: TextIO = sys.stdout) -> None:
+    """Print the run's log as it grows until it is complete. The server holds each request until there
+    is new text (long poll), so lines appear as soon as the worker stores them."""
     offset = 0
-    interval = poll_seconds
     while True:
-        chunk = client.get(f"/runs/{run_id}/log", offset=offset)
+        chunk = client.get(f"/runs/{run_id}/log", offset=offset, wait=LONG_POLL_SECONDS)
         content = chunk.get("content") or ""
         if content:
             out.write(content)
@@ -33,11 +26,6 @@ def stream_log(
         offset = int(chunk.get("nextOffset", offset))
         if chunk.get("complete"):
             return
-        if offset < int(chunk.get("size") or 0):
-            continue  # more is already there
-        # Back off gently while a long step is silent, but come back quickly once output flows.
-        interval = poll_seconds if content else min(interval * 1.5, max_poll_seconds)
-        sleep(interval)
 
 
 def wait_for_run(

@@ -1,6 +1,6 @@
 """Uploading a packed context straight to Blob storage through the service's upload URL.
 
-The archive is written into `BlockUploader` as it is produced; every full block (4 MiB) is sent as a
+The archive is written into `BlockUploader` as it is produced; every full block (8 MiB) is sent as a
 Put Block on a small thread pool while packing continues, and `commit` sends the block list. Memory
 stays bounded by the blocks in flight, whatever the context's size.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -17,8 +18,17 @@ import httpx
 
 from slipway_cli.client import CliError
 
-BLOCK_SIZE = 4 << 20
+BLOCK_SIZE = 8 << 20
 _STORAGE_VERSION = "2021-08-06"
+
+
+_SLICE = 256 << 10
+
+
+def _slices(block: bytes) -> Iterator[bytes]:
+    view = memoryview(block)
+    for start in range(0, len(view), _SLICE):
+        yield view[start : start + _SLICE].tobytes()
 
 
 class BlockUploader:
@@ -27,17 +37,23 @@ class BlockUploader:
         self._http = httpx.Client(timeout=timeout)
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="upload")
         self._slots = threading.Semaphore(in_flight)
-        self._buffer = bytearray()
+        # Pieces of the next block, joined once when it is full: no growing buffer, one copy per block.
+        self._pieces: list[bytes] = []
+        self._pending = 0
         self._block_ids: list[str] = []
         self._futures: list[Future[None]] = []
         self.bytes_written = 0
 
     def write(self, data: bytes) -> int:
-        self._buffer.extend(data)
         self.bytes_written += len(data)
-        while len(self._buffer) >= BLOCK_SIZE:
-            self._send(bytes(self._buffer[:BLOCK_SIZE]))
-            del self._buffer[:BLOCK_SIZE]
+        self._pieces.append(bytes(data))
+        self._pending += len(data)
+        if self._pending >= BLOCK_SIZE:
+            # Blocks may be a little larger than BLOCK_SIZE (up to one piece); Azure takes up to 4000 MiB.
+            block = b"".join(self._pieces)
+            self._pieces.clear()
+            self._pending = 0
+            self._send(block)
         return len(data)
 
     def flush(self) -> None:
@@ -54,11 +70,12 @@ class BlockUploader:
 
     def _put_block(self, block_id: str, block: bytes) -> None:
         # No per-block MD5: the worker checks the whole archive's SHA-256, which covers every block.
-        headers = {"x-ms-version": _STORAGE_VERSION}
+        headers = {"x-ms-version": _STORAGE_VERSION, "Content-Length": str(len(block))}
         # httpx's `params=` would replace the SAS query instead of adding to it.
         url = f"{self._url}&comp=block&blockid={quote(block_id, safe='')}"
         try:
-            response = self._http.put(url, content=block, headers=headers)
+            # Streamed in slices with a known length: the HTTP stack then never copies the whole block.
+            response = self._http.put(url, content=_slices(block), headers=headers)
         except httpx.TransportError as error:
             raise CliError(f"uploading the context failed: {error}") from None
         self._checked(response)
@@ -75,9 +92,10 @@ class BlockUploader:
 
     def commit(self, sha256: str) -> None:
         """Send the last block and the block list, recording the archive's SHA-256 as metadata."""
-        if self._buffer or not self._block_ids:
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
+        if self._pieces or not self._block_ids:
+            self._send(b"".join(self._pieces))
+            self._pieces.clear()
+            self._pending = 0
         for future in self._futures:
             future.result()
         body = "".join(f"<Latest>{escape(b)}</Latest>" for b in self._block_ids)

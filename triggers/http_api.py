@@ -76,8 +76,13 @@ def show_run(req: func.HttpRequest, services: Services) -> func.HttpResponse:
 @bp.route(route="runs/{runId}/log", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api_endpoint()
 def read_run_log(req: func.HttpRequest, services: Services) -> func.HttpResponse:
-    """Log text from `offset`; follow a live run by asking again from `nextOffset` until `complete`."""
-    chunk = run_service.read_run_log(services, req.route_params["runId"], offset=int_param(req, "offset", 0))
+    """Log text from `offset`; follow a live run by asking again from `nextOffset` until `complete`.
+
+    `wait=N` (seconds, at most 25) holds the request until there is new text or the log is complete.
+    """
+    chunk = run_service.read_run_log(
+        services, req.route_params["runId"], offset=int_param(req, "offset", 0), wait_seconds=int_param(req, "wait", 0)
+    )
     data = chunk.data if chunk.finished else trim_to_utf8_boundary(chunk.data)
     next_offset = chunk.next_offset - (len(chunk.data) - len(data))
     # `complete` is reported only once the reader has everything, so clients can simply stop on it.

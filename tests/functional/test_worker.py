@@ -11,11 +11,12 @@ import uuid
 import pytest
 
 from core.contexts import CONTEXTS_CONTAINER
+from core.errors import InvalidRequest
 from core.memory_engine import BuildScript, FakeEngine, PushScript
 from core.memory_storage import MemoryBlobStore, MemoryQueueSender, MemoryTableStore
 from core.reaper import fail_poisoned_run
 from core.run_log import read_log
-from core.run_service import cancel_run, get_run, schedule_quick_build
+from core.run_service import cancel_run, get_run, read_run_log, schedule_quick_build
 from core.runs import RunStatus
 from core.settings import Settings
 from core.wiring import RUNS_QUEUE, Services
@@ -175,3 +176,25 @@ def test_a_poisoned_message_ends_its_run_as_error(services: Services) -> None:
     run = get_run(services, run_id)
     assert run.status is RunStatus.ERROR
     assert "queue message failed repeatedly" in (run.error_message or "")
+
+
+def test_a_log_read_with_wait_returns_as_soon_as_new_text_is_stored(services: Services) -> None:
+    run_id = schedule(services, imageNames=["app:v1"])
+    sleeps: list[float] = []
+
+    def run_the_build_while_the_reader_waits(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:
+            assert process_run(services, run_id) is RunStatus.SUCCEEDED
+
+    chunk = read_run_log(services, run_id, offset=0, wait_seconds=20, sleep=run_the_build_while_the_reader_waits)
+    assert len(sleeps) == 3  # it waited while there was nothing, and stopped once the log had text
+    assert chunk.data and chunk.complete == "succeeded"
+
+
+def test_a_log_read_with_wait_gives_up_at_its_deadline_and_rejects_long_waits(services: Services) -> None:
+    run_id = schedule(services, imageNames=["app:v1"])
+    empty = read_run_log(services, run_id, offset=0, wait_seconds=0.3)
+    assert empty.data == b"" and empty.complete is None
+    with pytest.raises(InvalidRequest, match="wait must be between 0 and 25"):
+        read_run_log(services, run_id, offset=0, wait_seconds=26)
