@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -139,6 +139,18 @@ class MemoryTableStore:
     def delete(self, table: str, partition: str, row: str) -> None:
         with self._lock:
             self._table(table).pop((partition, row), None)
+
+    def submit_batch(self, table: str, operations: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        partitions = {str(row["PartitionKey"]) for _, row in operations}
+        if len(partitions) > 1 or len(operations) > 100:
+            raise StorageError("a batch holds at most 100 rows of one partition")
+        with self._lock:
+            rows = self._table(table)
+            for kind, row in operations:
+                if kind == "insert" and (str(row["PartitionKey"]), str(row["RowKey"])) in rows:
+                    raise Conflict(f"{table}: a row of the batch already exists")
+            for _, row in operations:
+                rows[(str(row["PartitionKey"]), str(row["RowKey"]))] = (dict(row), self._new_etag())
 
     def query(
         self,

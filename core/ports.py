@@ -7,7 +7,7 @@ Implementations raise only `core.errors` types.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -76,6 +76,13 @@ class TableStore(Protocol):
     def upsert(self, table: str, properties: Mapping[str, Any]) -> str: ...
 
     def delete(self, table: str, partition: str, row: str) -> None: ...
+
+    def submit_batch(self, table: str, operations: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Apply up to 100 `("insert" | "upsert", row)` operations on one partition, all or none.
+
+        `Conflict` when an insert finds its row existing (nothing is written then).
+        """
+        ...
 
     def query(
         self,

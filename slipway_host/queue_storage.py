@@ -92,27 +92,32 @@ class AzureQueueStorage:
     def __init__(self, connection_string: str) -> None:
         import requests
         from azure.core.pipeline.transport import RequestsTransport
-        from azure.storage.queue import ExponentialRetry, QueueServiceClient
 
         session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        self._service = QueueServiceClient.from_connection_string(
-            connection_string,
-            transport=RequestsTransport(session=session, session_owner=False),
-            retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
-            connection_timeout=10,
-            read_timeout=30,
+        self._connection = connection_string
+        self._transport = RequestsTransport(
+            session=session, session_owner=False, connection_timeout=10, read_timeout=30
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def _client(self, name: str) -> Any:
+        # Each queue's client owns its pipeline: `QueueServiceClient.get_queue_client` re-links the
+        # parent's shared policies, which breaks requests in flight on other threads.
+        from azure.storage.queue import ExponentialRetry, QueueClient
+
         with self._lock:
             client = self._clients.get(name)
             if client is None:
-                client = self._clients[name] = self._service.get_queue_client(name)
+                client = self._clients[name] = QueueClient.from_connection_string(
+                    self._connection,
+                    name,
+                    transport=self._transport,
+                    retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2),
+                )
             return client
 
     def create_queue(self, name: str) -> None:
