@@ -1,8 +1,9 @@
 """Runs every benchmark against a private local stack and prints one line per figure.
 
-    .venv/bin/python -m bench [--quick]
+    .venv/bin/python -m bench [--quick] [--only quick-build|executor|triggers]
 
 `--quick` uses fewer rounds and a smaller upload, for a fast look; figures in docs come from a full run.
+`--only` runs one group, to rerun a figure after a change.
 """
 
 from __future__ import annotations
@@ -33,21 +34,27 @@ def ensure_base_image() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller inputs")
+    parser.add_argument("--only", choices=("quick-build", "executor", "triggers"), help="run one group")
     args = parser.parse_args()
+    wanted = {args.only} if args.only else {"quick-build", "executor", "triggers"}
     base_image = ensure_base_image()
     engine_version = subprocess.run(
         ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True, check=False
     ).stdout.strip()
     print(f"# slipway bench {datetime.now(UTC):%Y-%m-%d %H:%M}Z, {platform.machine()}, Docker engine {engine_version}")
     with tempfile.TemporaryDirectory(prefix="slipway-bench-stack-") as temp:
-        stack = start_private_stack(Path(temp) / "builds")
-        try:
-            for line in quick_build.run(stack, base_image, quick=args.quick):
+        if "quick-build" in wanted:
+            stack = start_private_stack(Path(temp) / "builds")
+            try:
+                for line in quick_build.run(stack, base_image, quick=args.quick):
+                    print(line, flush=True)
+            finally:
+                stack.stop()
+        if "executor" in wanted:
+            for line in executor.run(DockerEngine(), base_image, quick=args.quick):
                 print(line, flush=True)
-        finally:
-            stack.stop()
-        for line in executor.run(DockerEngine(), base_image, quick=args.quick):
-            print(line, flush=True)
+        if "triggers" not in wanted:
+            return 0
         # Trigger benchmarks count the runs they create; nothing builds them.
         no_worker = {"AzureWebJobs.run_worker.Disabled": "true"}
         intake = start_private_stack(Path(temp) / "intake", **no_worker)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ INDEX_TABLE = "runindex"
 COUNTERS_TABLE = "counters"
 _RUN_PARTITION = "run"
 _MAX_CAS_ATTEMPTS = 50
+_BATCH = 100  # Table storage's limit per transaction
 _CHUNK_CHARS = 30_000
 _MAX_CHUNKS = 15  # an entity holds at most 1 MiB
 
@@ -42,7 +43,16 @@ def status_index_keys(status: RunStatus, number: int) -> tuple[str, str]:
 
 
 def task_index_keys(task: str, number: int) -> tuple[str, str]:
-    return f"task-{task}", sortable_key(number)
+    """One partition for every task's rows, so a fan-out's index rows go out in batches of 100."""
+    return "task", f"{task.lower()}|{sortable_key(number)}"
+
+
+def _task_row_range(task: str) -> tuple[str, str]:
+    return f"{task.lower()}|", f"{task.lower()}}}"  # "}" sorts right after "|"
+
+
+def _index_number(row_key: str) -> int:
+    return number_from_key(row_key.rsplit("|", 1)[-1])
 
 
 def _time(value: datetime | None) -> str | None:
@@ -184,6 +194,22 @@ class RunStore:
         self._write_index(run)
         self._tables.insert(RUNS_TABLE, self._row(run, partition, row))
 
+    def create_many(self, runs: Sequence[Run]) -> None:
+        """Create many runs with transactions of 100 rows per partition (fan-outs), index rows first."""
+        index: dict[str, list[dict[str, Any]]] = {}
+        for run in runs:
+            keys = [status_index_keys(run.status, run.number)]
+            if run.task:
+                keys.append(task_index_keys(run.task, run.number))
+            for partition, row in keys:
+                index.setdefault(partition, []).append({"PartitionKey": partition, "RowKey": row, "RunId": run.run_id})
+        for rows in index.values():
+            for start in range(0, len(rows), _BATCH):
+                self._tables.submit_batch(INDEX_TABLE, [("upsert", r) for r in rows[start : start + _BATCH]])
+        records = [self._row(run, *run_row_keys(run.number)) for run in runs]
+        for start in range(0, len(records), _BATCH):
+            self._tables.submit_batch(RUNS_TABLE, [("insert", r) for r in records[start : start + _BATCH]])
+
     def _row(self, run: Run, partition: str, row: str) -> dict[str, Any]:
         return {
             "PartitionKey": partition,
@@ -241,10 +267,10 @@ class RunStore:
             rows = self._tables.query(RUNS_TABLE, _RUN_PARTITION, limit=top)
             return [run_from_document(json.loads(_document_text(r.properties))) for r in rows]
         partition = status_index_keys(status, 1)[0] if status else task_index_keys(task or "", 1)[0]
+        cursor, end = (None, None) if status else _task_row_range(task or "")
         runs: list[Run] = []
-        cursor: str | None = None
         while len(runs) < top:
-            batch = self._tables.query(INDEX_TABLE, partition, row_from=cursor, limit=top * 2)
+            batch = self._tables.query(INDEX_TABLE, partition, row_from=cursor, row_to=end, limit=top * 2)
             for entry in batch:
                 run = self._verified(entry.properties, status, task)
                 if run is not None:
@@ -257,11 +283,13 @@ class RunStore:
         return runs
 
     def _verified(self, index_row: Mapping[str, Any], status: RunStatus | None, task: str | None) -> Run | None:
-        number = number_from_key(index_row["RowKey"])
+        number = _index_number(index_row["RowKey"])
         entity = self._tables.get(RUNS_TABLE, *run_row_keys(number))
         if entity is None:
             return None
         run = run_from_document(json.loads(_document_text(entity.properties)))
-        if (status is not None and run.status is not status) or (task is not None and run.task != task):
+        if (status is not None and run.status is not status) or (
+            task is not None and (run.task or "").lower() != task.lower()
+        ):
             return None  # a stale index row left by an interrupted update
         return run

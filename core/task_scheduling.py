@@ -16,18 +16,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import Conflict, InvalidRequest
+from core.run_ids import format_run_id
 from core.run_service import enqueue_run
 from core.runs import Run, RunType, new_run
 from core.tasks import Task, TaskKind, task_to_document
 from core.wiring import Services
 
 RUN_KEYS_TABLE = "runkeys"
+_BATCH = 100
 TASK_RUN_REQUEST = "TaskRunRequest"
 
 
-def run_key_keys(key: str) -> tuple[str, str]:
+def run_key_keys(key: str, group: str | None = None) -> tuple[str, str]:
+    """Keys of one idempotency claim; claims of one trigger (`group`) share a partition, so a fan-out
+    claims them in transactions of 100."""
     digest = hashlib.sha256(key.encode()).hexdigest()
-    return digest[:2], digest
+    partition = hashlib.sha256(group.encode()).hexdigest()[:16] if group else digest[:2]
+    return partition, digest
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class TaskRunOrder:
     values: tuple[tuple[str, str], ...] = ()  # `--set` for this run only
     build_args: Mapping[str, str] = field(default_factory=dict)  # `--arg` for this run only
     source_ref: str | None = None  # what to check out instead of the task's ref (a pushed commit, a PR head)
+    key_group: str | None = None  # the trigger (delivery, registry event, timer minute) the key belongs to
 
 
 def _run_type(task: Task) -> RunType:
@@ -58,9 +64,10 @@ def _request(order: TaskRunOrder) -> dict[str, Any]:
     }
 
 
-def _claim_key(services: Services, key: str, run_id: str) -> str | None:
-    """Claim `key` for `run_id`; returns the run that already holds it, if any."""
-    partition, row = run_key_keys(key)
+def _claim_key(services: Services, order: TaskRunOrder, run_id: str) -> str | None:
+    """Claim the order's key for `run_id`; returns the run that already holds it, if any."""
+    key = order.idempotency_key or ""
+    partition, row = run_key_keys(key, order.key_group)
     try:
         services.tables.insert(RUN_KEYS_TABLE, {"PartitionKey": partition, "RowKey": row, "RunId": run_id, "Key": key})
     except Conflict:
@@ -69,25 +76,48 @@ def _claim_key(services: Services, key: str, run_id: str) -> str | None:
     return None
 
 
+def _claim_keys(services: Services, pending: list[tuple[TaskRunOrder, str]]) -> dict[int, str]:
+    """Claim every keyed order's key; returns, by position, the run id that already held a key."""
+    held: dict[int, str] = {}
+    by_partition: dict[str, list[tuple[int, TaskRunOrder, str]]] = {}
+    for index, (order, run_id) in enumerate(pending):
+        if order.idempotency_key is not None:
+            partition = run_key_keys(order.idempotency_key, order.key_group)[0]
+            by_partition.setdefault(partition, []).append((index, order, run_id))
+    for claims in by_partition.values():
+        for start in range(0, len(claims), _BATCH):
+            chunk = claims[start : start + _BATCH]
+            rows = []
+            for _, order, run_id in chunk:
+                partition, row = run_key_keys(order.idempotency_key or "", order.key_group)
+                key_row = {"PartitionKey": partition, "RowKey": row, "RunId": run_id, "Key": order.idempotency_key}
+                rows.append(("insert", key_row))
+            try:
+                services.tables.submit_batch(RUN_KEYS_TABLE, rows)
+            except Conflict:  # a retried trigger: find out claim by claim which runs exist already
+                for index, order, run_id in chunk:
+                    existing = _claim_key(services, order, run_id)
+                    if existing is not None:
+                        held[index] = existing
+    return held
+
+
 def schedule_task_runs(services: Services, orders: Sequence[TaskRunOrder]) -> list[Run]:
     """Create and queue one run per order; orders whose key was already used return that run."""
     if not orders:
         return []
     services.ensure_storage()
-    services.tables.ensure_table(RUN_KEYS_TABLE)
-    numbers = services.runs.allocate_numbers(len(orders))
-    now = services.clock()
-
-    def start(pair: tuple[TaskRunOrder, int]) -> Run:
-        order, number = pair
+    for order in orders:
         if not order.task.enabled and order.trigger.get("kind") != "manual":
             raise InvalidRequest(f"task '{order.task.name}' is disabled", target="name")
-        run_id = f"{services.runs.id_prefix}{_base36(number)}"
-        if order.idempotency_key is not None:
-            existing = _claim_key(services, order.idempotency_key, run_id)
-            if existing is not None:
-                return services.runs.get(existing).run
-        run = new_run(
+    numbers = services.runs.allocate_numbers(len(orders))
+    now = services.clock()
+    pending = [
+        (order, format_run_id(services.runs.id_prefix, number)) for order, number in zip(orders, numbers, strict=True)
+    ]
+    held = _claim_keys(services, pending)
+    fresh = [
+        new_run(
             run_id=run_id,
             number=number,
             run_type=_run_type(order.task),
@@ -98,21 +128,18 @@ def schedule_task_runs(services: Services, orders: Sequence[TaskRunOrder]) -> li
             task=order.task.name,
             trigger=dict(order.trigger),
         )
-        services.runs.create(run)
-        return enqueue_run(services, run)
-
-    pairs = list(zip(orders, numbers, strict=True))
-    if len(pairs) == 1:
-        return [start(pairs[0])]
-    # Fan-outs (a base image many tasks build on) create runs concurrently: storage calls dominate.
-    with ThreadPoolExecutor(max_workers=min(32, len(pairs)), thread_name_prefix="schedule") as pool:
-        return list(pool.map(start, pairs))
-
-
-def _base36(number: int) -> str:
-    from core.run_ids import to_base36
-
-    return to_base36(number)
+        for index, ((order, run_id), number) in enumerate(zip(pending, numbers, strict=True))
+        if index not in held
+    ]
+    if len(fresh) == 1:
+        services.runs.create(fresh[0])
+    elif fresh:
+        services.runs.create_many(fresh)
+    # Queue messages have no batch API; send them side by side.
+    with ThreadPoolExecutor(max_workers=max(1, min(32, len(fresh))), thread_name_prefix="enqueue") as pool:
+        list(pool.map(lambda run: enqueue_run(services, run), fresh))
+    created = iter(fresh)
+    return [services.runs.get(held[i]).run if i in held else next(created) for i in range(len(pending))]
 
 
 def manual_order(task: Task, body: Mapping[str, Any]) -> TaskRunOrder:

@@ -10,7 +10,6 @@ run creation.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,16 +17,24 @@ from datetime import datetime
 from typing import Any
 
 from core import base_images, schedules
-from core.errors import InvalidTransition, SlipwayError, StorageError
+from core.errors import InvalidTransition, SlipwayError
 from core.github_events import event_from_document, event_to_document, parse_github_event, verify_github_signature
 from core.registry_events import HandshakeReply, ImagePushed, classify_registry_request, verify_event_token
-from core.run_service import cancel_run
+from core.run_service import MAX_TOP, cancel_run
 from core.runs import ACTIVE_STATUSES, Run, RunStatus
 from core.task_scheduling import TaskRunOrder, schedule_task_runs
-from core.tasks import Task
+from core.tasks import ConcurrencyPolicy, Task
 from core.trigger_matching import TaskDecision, match_source_event, superseded_runs
-from core.trigger_store import DecisionRecord, EventRecord, TriggerStore, new_event_id, new_event_record
-from core.wiring import EVENTS_QUEUE, Services
+from core.trigger_store import (
+    DELIVERIES_TABLE,
+    DecisionRecord,
+    EventRecord,
+    TriggerStore,
+    delivery_keys,
+    new_event_id,
+    new_event_record,
+)
+from core.wiring import Services
 
 logger = logging.getLogger(__name__)
 EVENT_RETENTION_DAYS = 30  # as long as run logs are kept (ACR's default)
@@ -46,30 +53,22 @@ def trigger_store(services: Services) -> TriggerStore:
 
 
 def _enqueue(services: Services, message: Mapping[str, Any]) -> None:
-    services.queues.send(EVENTS_QUEUE, json.dumps(message, separators=(",", ":")))
+    """Durably queue one event; concurrent intakes share queue messages (see `core.group_commit`)."""
+    services.ensure_storage()
+    services.event_queue.submit(message)
 
 
 def accept_github_delivery(services: Services, headers: Mapping[str, str], body: bytes) -> IntakeReply:
-    """Verify, parse, de-duplicate and queue one GitHub delivery; the reply says what was received."""
+    """Verify, parse and queue one GitHub delivery; the reply says what was received.
+
+    Duplicates (GitHub redelivering the same `X-GitHub-Delivery`) are recognised behind the queue, so
+    the intake costs one storage call shared with other deliveries arriving at the same moment.
+    """
     secrets = [services.resolve_setting(secret) for secret in services.settings.github_webhook_secrets]
     verify_github_signature(body, headers.get("x-hub-signature-256"), secrets)
     event = parse_github_event(headers.get("x-github-event", ""), headers.get("x-github-delivery", ""), body)
-    store = trigger_store(services)
     received = services.clock()
-    if not store.record_delivery(event.delivery_id, received):
-        return IntakeReply(
-            200,
-            {
-                "status": "duplicate",
-                "deliveryId": event.delivery_id,
-                "message": "this delivery was already received; nothing more is done",
-            },
-        )
-    try:
-        _enqueue(services, {"type": "github", "receivedAt": received.isoformat(), "event": event_to_document(event)})
-    except StorageError:
-        store.forget_delivery(event.delivery_id)  # so GitHub's redelivery is accepted
-        raise
+    _enqueue(services, {"type": "github", "receivedAt": received.isoformat(), "event": event_to_document(event)})
     return IntakeReply(
         202,
         {
@@ -134,25 +133,38 @@ def _tasks_by_name(services: Services) -> dict[str, Task]:
 
 def _start(services: Services, store: TriggerStore, event_id: str, orders: list[TaskRunOrder]) -> list[Run]:
     runs = schedule_task_runs(services, orders)
-    for order, run in zip(orders, runs, strict=True):
+    if runs:
         try:
-            store.attach_run(event_id, order.task.name, run.run_id)
-        except SlipwayError as error:  # the run exists; only the inbox link is missing
-            logger.warning("could not link run %s to event %s: %s", run.run_id, event_id, error.message)
+            store.attach_runs(event_id, {order.task.name: run.run_id for order, run in zip(orders, runs, strict=True)})
+        except SlipwayError as error:  # the runs exist; only the inbox links are missing
+            logger.warning("could not link runs to event %s: %s", event_id, error.message)
     return runs
 
 
 def _cancel_superseded(services: Services, decision: TaskDecision) -> None:
-    unfinished = ACTIVE_STATUSES | {RunStatus.QUEUED}
-    active = [r for r in services.runs.list(top=100, task=decision.task) if r.status in unfinished]
+    """Under `cancel-superseded`, cancel the task's unfinished runs that this decision's run replaces."""
+    if decision.concurrency is not ConcurrencyPolicy.CANCEL_SUPERSEDED:
+        return
+    # The per-status index holds only unfinished runs here, so this never reads the task's history.
+    active = [
+        run
+        for status in (RunStatus.QUEUED, *ACTIVE_STATUSES)
+        for run in services.runs.list(top=MAX_TOP, status=status)
+        if run.task == decision.task
+    ]
     for run_id in superseded_runs(decision, active):
         with contextlib.suppress(InvalidTransition):  # it finished meanwhile
             cancel_run(services, run_id)
 
 
 def process_event_message(services: Services, message: Mapping[str, Any]) -> list[Run]:
-    """The `events` queue: decide, record the decisions, start runs."""
+    """The `events` queue: decide, record the decisions, start runs. Safe to process twice."""
     services.ensure_storage()
+    if message.get("type") == "batch":
+        runs: list[Run] = []
+        for item in message.get("items") or ():
+            runs += process_event_message(services, item)
+        return runs
     if message.get("type") == "github":
         return _process_github(services, message)
     if message.get("type") == "imagepushed":
@@ -163,12 +175,24 @@ def process_event_message(services: Services, message: Mapping[str, Any]) -> lis
     return []
 
 
+def _first_receipt(store: TriggerStore, services: Services, delivery_id: str, received: datetime) -> bool:
+    """True for a delivery's first receipt, and for a retry of the same queue message (same time)."""
+    if store.record_delivery(delivery_id, received):
+        return True
+    row = services.tables.get(DELIVERIES_TABLE, *delivery_keys(delivery_id))
+    recorded = row.properties.get("ReceivedAt") if row else None
+    return recorded is not None and datetime.fromisoformat(str(recorded)) == received
+
+
 def _process_github(services: Services, message: Mapping[str, Any]) -> list[Run]:
     event = event_from_document(message["event"])
     received = datetime.fromisoformat(message["receivedAt"])
+    store = trigger_store(services)
+    if not _first_receipt(store, services, event.delivery_id, received):
+        logger.info("delivery %s was already received; ignored", event.delivery_id)
+        return []
     tasks = _tasks_by_name(services)
     decisions = match_source_event(event, tasks.values())
-    store = trigger_store(services)
     record = store.save_event(new_event_record(event, decisions, received_at=received))
     orders: list[TaskRunOrder] = []
     for decision in decisions:
@@ -182,6 +206,7 @@ def _process_github(services: Services, message: Mapping[str, Any]) -> list[Run]
                 trigger=decision.run_trigger(),
                 idempotency_key=decision.idempotency_key,
                 source_ref=ref,
+                key_group=event.delivery_id,
             )
         )
     return _start(services, store, record.event_id, orders)
@@ -223,6 +248,7 @@ def process_image_pushed(services: Services, pushed: ImagePushed, *, received: d
                 "idempotencyKey": d.idempotency_key,
             },
             idempotency_key=d.idempotency_key,
+            key_group=f"{pushed.event_id}@{pushed.digest}",
         )
         for d in starting
     ]
@@ -247,6 +273,7 @@ def run_scheduler_tick(services: Services, *, now: datetime | None = None) -> li
                     task=tasks[occurrence.task],
                     trigger={"kind": "timer", **occurrence.to_trigger()},
                     idempotency_key=occurrence.idempotency_key,
+                    key_group=f"timer-{occurrence.occurrence.isoformat()}",
                 )
             )
     try:

@@ -9,9 +9,11 @@ Tables:
   from a timer (Table storage has no TTL).
 - `events`: the event inbox. Partition `event` holds one row per event, row key the event ID
   (inverted receive time in microseconds, then a hash of the delivery GUID), so rows sort newest
-  first and the same delivery always gets the same ID. Partition `task-<name>` holds one pointer row
-  per event that considered that task, for `list_events(task=…)`; pointers are written first and
-  checked on read, so an interrupted save leaves at worst a pointer that readers skip.
+  first and the same delivery always gets the same ID. Partition `task` holds one pointer row per
+  task an event considered (row key `<task>|<event ID>`, so one task's pointers sort together, newest
+  first), for `list_events(task=…)`. Keeping every pointer in one partition lets a save write a
+  thousand of them in ten batch transactions; pointers are written first and checked on read, so an
+  interrupted save leaves at worst a pointer that readers skip.
 
 An event row keeps what a user needs to understand the decision (repository, ref, commit, each
 task's reason and run ID), never the raw payload, headers or secrets.
@@ -39,6 +41,8 @@ EVENTS_TABLE = "events"
 DELIVERY_RETENTION = timedelta(days=8)
 _DELIVERY_BUCKETS = 16
 _EVENT_PARTITION = "event"
+_POINTER_PARTITION = "task"
+_BATCH = 100  # the most operations one table transaction holds
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEY_CEILING = 10**17  # microseconds: good until the year 5138
 _KEY_WIDTH = 17
@@ -93,7 +97,7 @@ def event_keys(event_id: str) -> tuple[str, str]:
 
 
 def task_event_keys(task: str, event_id: str) -> tuple[str, str]:
-    return f"task-{task}", event_id
+    return _POINTER_PARTITION, f"{task.lower()}|{event_id}"
 
 
 def _utc(moment: datetime) -> datetime:
@@ -261,9 +265,13 @@ class TriggerStore:
 
     def save_event(self, record: EventRecord) -> EventRecord:
         """Store a new event; if it was saved before (a retried queue message) return the stored one."""
-        for decision in record.decisions:
-            partition, row = task_event_keys(decision.task, record.event_id)
-            self._tables.upsert(EVENTS_TABLE, {"PartitionKey": partition, "RowKey": row, "Starts": decision.starts})
+        pointers = [
+            {"PartitionKey": partition, "RowKey": row, "Starts": decision.starts}
+            for decision in record.decisions
+            for partition, row in [task_event_keys(decision.task, record.event_id)]
+        ]
+        for start in range(0, len(pointers), _BATCH):
+            self._tables.submit_batch(EVENTS_TABLE, [("upsert", p) for p in pointers[start : start + _BATCH]])
         try:
             self._tables.insert(EVENTS_TABLE, self._row(record))
         except Conflict:
@@ -298,13 +306,13 @@ class TriggerStore:
             raise InvalidRequest("top must be at least 1", target="top")
         if task is None:
             return [_record(e) for e in self._tables.query(EVENTS_TABLE, _EVENT_PARTITION, limit=top)]
-        partition = task_event_keys(task, "")[0]
+        partition, prefix = task_event_keys(task, "")
         records: list[EventRecord] = []
-        cursor: str | None = None
+        cursor = prefix
         while len(records) < top:
-            batch = self._tables.query(EVENTS_TABLE, partition, row_from=cursor, limit=top * 2)
+            batch = self._tables.query(EVENTS_TABLE, partition, row_from=cursor, row_to=prefix + "~", limit=top * 2)
             for pointer in batch:
-                record = self._pointed(str(pointer.properties["RowKey"]), task)
+                record = self._pointed(str(pointer.properties["RowKey"])[len(prefix) :], task)
                 if record is not None:
                     records.append(record)
                     if len(records) == top:
@@ -319,28 +327,35 @@ class TriggerStore:
         if entity is None:
             return None  # a pointer left by an interrupted save, or by a purge that stopped halfway
         record = _record(entity)
-        return record if any(d.task == task for d in record.decisions) else None
+        return record if any(d.task.lower() == task.lower() for d in record.decisions) else None
 
     def attach_run(self, event_id: str, task: str, run_id: str) -> EventRecord:
         """Record the run a decision created; idempotent for the same run, `Conflict` for another."""
+        return self.attach_runs(event_id, {task: run_id})
+
+    def attach_runs(self, event_id: str, runs: Mapping[str, str]) -> EventRecord:
+        """Record the runs decisions created (task → run id) in one update, however many there are."""
         for _ in range(_MAX_CAS_ATTEMPTS):
             entity = self._entity(event_id)
             record = _record(entity)
-            decision = next((d for d in record.decisions if d.task == task), None)
-            if decision is None:
-                raise NotFound(f"event {event_id} made no decision for task {task!r}", target="task")
-            if decision.run_id == run_id:
+            known = {d.task for d in record.decisions}
+            missing = sorted(set(runs) - known)
+            if missing:
+                raise NotFound(f"event {event_id} made no decision for task {missing[0]!r}", target="task")
+            for decision in record.decisions:
+                wanted = runs.get(decision.task)
+                if wanted is not None and decision.run_id is not None and decision.run_id != wanted:
+                    raise Conflict(
+                        f"event {event_id} already started run {decision.run_id} for task {decision.task!r}; "
+                        f"run {wanted} is a duplicate",
+                        target="runId",
+                    )
+            if all(d.run_id == runs[d.task] for d in record.decisions if d.task in runs):
                 return record
-            if decision.run_id is not None:
-                raise Conflict(
-                    f"event {event_id} already started run {decision.run_id} for task {task!r}; "
-                    f"run {run_id} is a duplicate",
-                    target="runId",
-                )
             updated = dataclasses.replace(
                 record,
                 decisions=tuple(
-                    dataclasses.replace(d, run_id=run_id) if d.task == task else d for d in record.decisions
+                    dataclasses.replace(d, run_id=runs[d.task]) if d.task in runs else d for d in record.decisions
                 ),
             )
             try:

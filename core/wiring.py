@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from core.contexts import CONTEXTS_CONTAINER
 from core.engine import ContainerEngine
+from core.group_commit import GroupCommitQueue
 from core.ports import BlobStore, QueueSender, TableStore
 from core.run_log import LOGS_CONTAINER
 from core.run_store import RunStore
@@ -85,6 +86,11 @@ class Services:
                 self.settings.docker_host, pull_registries=self.settings.pull_registries
             )
         return self.container_engine
+
+    @cached_property
+    def event_queue(self) -> GroupCommitQueue:
+        """The `events` queue, written with group commit: concurrent intakes share messages."""
+        return GroupCommitQueue(lambda text: self.queues.send(EVENTS_QUEUE, text))
 
     @cached_property
     def runs(self) -> RunStore:

@@ -105,8 +105,8 @@ def test_a_signed_push_starts_one_run_that_builds_the_pushed_commit(
     accepted = deliver(stack, "push", payload, delivery=delivery)
     assert accepted.status_code == 202, accepted.text
     assert accepted.json()["deliveryId"] == delivery
-    duplicate = deliver(stack, "push", payload, delivery=delivery)
-    assert duplicate.status_code == 200 and duplicate.json()["status"] == "duplicate"
+    # GitHub may deliver the same delivery again: it is accepted and recognised as a duplicate behind the queue.
+    assert deliver(stack, "push", payload, delivery=delivery).status_code == 202
 
     run_id = wait_for(lambda: [r["runId"] for r in task_runs(api, name)], timeout=60, what="the triggered run")[0]
     run = wait_for_run(api, run_id)

@@ -193,6 +193,21 @@ def test_events_can_be_listed_for_one_task(store: TriggerStore) -> None:
     assert store.list_events(10, task="nobody") == []
 
 
+def test_listing_by_task_keeps_tasks_whose_names_share_a_prefix_apart(store: TriggerStore) -> None:
+    store.save_event(record_for("guid-1", T0, (task("api"),)))
+    store.save_event(record_for("guid-2", T0 + timedelta(minutes=1), (task("api-v2"), task("ap"))))
+    assert [r.delivery_id for r in store.list_events(10, task="api")] == ["guid-1"]
+    assert [r.delivery_id for r in store.list_events(10, task="API-v2")] == ["guid-2"]
+    assert [r.delivery_id for r in store.list_events(10, task="ap")] == ["guid-2"]
+
+
+def test_a_thousand_task_pointers_are_saved_in_batches(store: TriggerStore, tables: MemoryTableStore) -> None:
+    tasks = tuple(task(f"t{i:04d}") for i in range(1000))
+    record = store.save_event(record_for("guid-1", T0, tasks))
+    assert len(tables.query(EVENTS_TABLE, task_event_keys("t0000", "")[0])) == 1000
+    assert [r.event_id for r in store.list_events(1, task="t0999")] == [record.event_id]
+
+
 def test_listing_by_task_skips_pointers_to_missing_events(store: TriggerStore, tables: MemoryTableStore) -> None:
     for minute in range(6):
         store.save_event(record_for(f"guid-{minute}", T0 + timedelta(minutes=minute), (task("api"),)))
