@@ -26,15 +26,24 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.core.pipeline.transport import RequestsTransport
-from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
+from azure.data.tables import (
+    EdmType,
+    EntityProperty,
+    TableClient,
+    TableServiceClient,
+    TableTransactionError,
+    UpdateMode,
+)
 from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 from requests import Session
 from requests.adapters import HTTPAdapter
 
 from core.errors import ConcurrentUpdate, Conflict, StorageError
-from core.ports import BlobInfo, BlobRange, Entity
-from core.queue_rest import RestQueueSender, parse_connection_string, queue_endpoint
+from core.ports import BlobInfo, BlobRange, Entity, TableStore
+from core.queue_rest import RestQueueSender
+from core.storage_http import SharedKey, parse_connection_string, service_endpoint
+from core.table_rest import RestTableStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -180,8 +189,26 @@ class AzureBlobStore:
 
 
 def _entity(raw: Any) -> Entity:
-    properties = dict(raw)
+    # The SDK hands 64-bit integers back wrapped in an EntityProperty; the port deals in plain values.
+    properties = {name: value.value if isinstance(value, EntityProperty) else value for name, value in raw.items()}
     return Entity(properties=properties, etag=str(raw.metadata.get("etag", "")))
+
+
+def _row(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The SDK refuses plain ints beyond 32 bits; send those as Edm.Int64 explicitly."""
+    return {
+        name: (value, EdmType.INT64)
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**31) <= value < 2**31
+        else value
+        for name, value in properties.items()
+    }
+
+
+def create_table_store(connection_string: str) -> TableStore:
+    """The lean REST adapter when the account key is known (see `core.table_rest`), else the SDK's."""
+    settings = parse_connection_string(connection_string)
+    endpoint, key = service_endpoint(settings, "table"), SharedKey.from_connection(settings)
+    return RestTableStore(endpoint, key) if endpoint and key else AzureTableStore(connection_string)
 
 
 class AzureTableStore:
@@ -218,7 +245,7 @@ class AzureTableStore:
     @_translate("insert table row")
     def insert(self, table: str, properties: Mapping[str, Any]) -> str:
         try:
-            result = self._table(table).create_entity(dict(properties))
+            result = self._table(table).create_entity(_row(properties))
         except ResourceExistsError as error:
             raise Conflict(
                 f"{table} row {properties.get('PartitionKey')}/{properties.get('RowKey')} already exists"
@@ -229,7 +256,7 @@ class AzureTableStore:
     def replace(self, table: str, properties: Mapping[str, Any], *, etag: str) -> str:
         try:
             result = self._table(table).update_entity(
-                dict(properties),
+                _row(properties),
                 mode=UpdateMode.REPLACE,
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
@@ -242,7 +269,7 @@ class AzureTableStore:
 
     @_translate("upsert table row")
     def upsert(self, table: str, properties: Mapping[str, Any]) -> str:
-        result = self._table(table).upsert_entity(dict(properties), mode=UpdateMode.REPLACE)
+        result = self._table(table).upsert_entity(_row(properties), mode=UpdateMode.REPLACE)
         return str(result.get("etag", ""))
 
     @_translate("delete table row")
@@ -254,7 +281,7 @@ class AzureTableStore:
         if not operations:
             return
         actions: list[Any] = [
-            ("create", dict(row)) if kind == "insert" else ("upsert", dict(row), {"mode": UpdateMode.REPLACE})
+            ("create", _row(row)) if kind == "insert" else ("upsert", _row(row), {"mode": UpdateMode.REPLACE})
             for kind, row in operations
         ]
         try:
@@ -301,12 +328,8 @@ class AzureQueueSender:
         self._clients: dict[str, QueueClient] = {}
         # Messages go out through the lean REST sender when the account key is known (see queue_rest).
         settings = parse_connection_string(connection_string)
-        endpoint = queue_endpoint(settings)
-        self._rest = (
-            RestQueueSender(endpoint, settings["AccountName"], settings["AccountKey"])
-            if endpoint and settings.get("AccountName") and settings.get("AccountKey")
-            else None
-        )
+        endpoint, key = service_endpoint(settings, "queue"), SharedKey.from_connection(settings)
+        self._rest = RestQueueSender(endpoint, key) if endpoint and key else None
 
     def _client(self, queue: str) -> QueueClient:
         client = self._clients.get(queue)

@@ -64,9 +64,9 @@ class Services:
     @cached_property
     def tables(self) -> TableStore:
         if self.table_store is None:
-            from core.azure_storage import AzureTableStore
+            from core.azure_storage import create_table_store
 
-            self.table_store = AzureTableStore(self.settings.storage_connection)
+            self.table_store = create_table_store(self.settings.storage_connection)
         return self.table_store
 
     @cached_property

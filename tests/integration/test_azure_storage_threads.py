@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from core.azure_storage import AzureBlobStore, AzureTableStore
+from core.azure_storage import AzureBlobStore, AzureTableStore, create_table_store
+from core.ports import TableStore
+from core.table_rest import RestTableStore
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -20,8 +22,11 @@ THREADS = 16
 ROUNDS = 60
 
 
-def test_blob_and_table_adapters_survive_many_threads_at_once(stack: Stack) -> None:
-    blobs, tables = AzureBlobStore(stack.storage), AzureTableStore(stack.storage)
+@pytest.mark.parametrize("table_adapter", ["sdk", "rest"])
+def test_blob_and_table_adapters_survive_many_threads_at_once(stack: Stack, table_adapter: str) -> None:
+    blobs = AzureBlobStore(stack.storage)
+    tables: TableStore = AzureTableStore(stack.storage) if table_adapter == "sdk" else create_table_store(stack.storage)
+    assert isinstance(tables, RestTableStore) == (table_adapter == "rest")
     blobs.ensure_container("threads")
     for table in ("threadsa", "threadsb"):
         tables.ensure_table(table)

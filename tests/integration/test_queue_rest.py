@@ -6,7 +6,8 @@ import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from core.errors import StorageError
-from core.queue_rest import RestQueueSender, parse_connection_string, queue_endpoint
+from core.queue_rest import RestQueueSender
+from core.storage_http import SharedKey, parse_connection_string, service_endpoint
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -18,7 +19,9 @@ def test_messages_sent_with_shared_key_read_back_through_the_sdk(stack: Stack) -
     )
     client.create_queue()
     settings = parse_connection_string(stack.storage)
-    sender = RestQueueSender(queue_endpoint(settings) or "", settings["AccountName"], settings["AccountKey"])
+    key = SharedKey.from_connection(settings)
+    assert key is not None
+    sender = RestQueueSender(service_endpoint(settings, "queue") or "", key)
     texts = ['{"a": "<b> & c"}', "ünïcödé ✓", "x" * 40_000]
     for text in texts:
         sender.send("restcheck", text)
@@ -29,7 +32,9 @@ def test_messages_sent_with_shared_key_read_back_through_the_sdk(stack: Stack) -
 
 def test_a_wrong_key_is_refused_with_a_storage_error(stack: Stack) -> None:
     settings = parse_connection_string(stack.storage)
-    sender = RestQueueSender(queue_endpoint(settings) or "", settings["AccountName"], "d3Jvbmcta2V5")
+    sender = RestQueueSender(
+        service_endpoint(settings, "queue") or "", SharedKey(settings["AccountName"], b"wrong-key")
+    )
     with pytest.raises(StorageError, match="HTTP 403"):
         sender.send("restcheck", "x")
     sender.close()
