@@ -10,15 +10,22 @@ run creation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from core import base_images, schedules
 from core.errors import InvalidTransition, SlipwayError
-from core.github_events import event_from_document, event_to_document, parse_github_event, verify_github_signature
+from core.github_events import (
+    SourceEvent,
+    event_from_document,
+    event_to_document,
+    parse_github_event,
+    verify_github_signature,
+)
 from core.registry_events import HandshakeReply, ImagePushed, classify_registry_request, verify_event_token
 from core.run_service import MAX_TOP, cancel_run
 from core.runs import ACTIVE_STATUSES, Run, RunStatus
@@ -157,22 +164,28 @@ def _cancel_superseded(services: Services, decision: TaskDecision) -> None:
             cancel_run(services, run_id)
 
 
-def process_event_message(services: Services, message: Mapping[str, Any]) -> list[Run]:
-    """The `events` queue: decide, record the decisions, start runs. Safe to process twice."""
+def process_event_message(services: Services, message: Mapping[str, Any], *, combine: bool = False) -> list[Run]:
+    """The `events` queue: decide, record the decisions, start runs. Safe to process twice.
+
+    With `combine`, GitHub deliveries join those of concurrent invocations (`Services.event_combiner`)
+    and the runs they start are logged rather than returned.
+    """
     services.ensure_storage()
-    if message.get("type") == "batch":
-        runs: list[Run] = []
-        for item in message.get("items") or ():
-            runs += process_event_message(services, item)
-        return runs
-    if message.get("type") == "github":
-        return _process_github(services, message)
-    if message.get("type") == "imagepushed":
-        return process_image_pushed(
-            services, _pushed_from_document(message["push"]), received=datetime.fromisoformat(message["receivedAt"])
-        )
-    logger.error("dropping an event message of unknown type %r", message.get("type"))
-    return []
+    items = message.get("items") if message.get("type") == "batch" else [message]
+    items = [item for item in items or () if isinstance(item, Mapping)]
+    deliveries = [item for item in items if item.get("type") == "github"]
+    runs: list[Run] = []
+    if deliveries and combine:
+        services.event_combiner.submit(deliveries)
+    elif deliveries:
+        runs += process_github_deliveries(services, deliveries)
+    for item in items:
+        if item.get("type") == "imagepushed":
+            pushed = _pushed_from_document(item["push"])
+            runs += process_image_pushed(services, pushed, received=datetime.fromisoformat(item["receivedAt"]))
+        elif item.get("type") != "github":
+            logger.error("dropping an event message of unknown type %r", item.get("type"))
+    return runs
 
 
 def _first_receipt(store: TriggerStore, services: Services, delivery_id: str, received: datetime) -> bool:
@@ -184,32 +197,70 @@ def _first_receipt(store: TriggerStore, services: Services, delivery_id: str, re
     return recorded is not None and datetime.fromisoformat(str(recorded)) == received
 
 
-def _process_github(services: Services, message: Mapping[str, Any]) -> list[Run]:
+def _github_order(tasks: Mapping[str, Task], decision: TaskDecision, event: SourceEvent) -> TaskRunOrder:
+    return TaskRunOrder(
+        task=tasks[decision.task],
+        trigger=decision.run_trigger(),
+        idempotency_key=decision.idempotency_key,
+        source_ref=decision.commit if decision.pull_request_number is None else decision.fetch_ref,
+        key_group=event.delivery_id,
+    )
+
+
+def _fresh_delivery(services: Services, store: TriggerStore, message: Mapping[str, Any]) -> SourceEvent | None:
     event = event_from_document(message["event"])
-    received = datetime.fromisoformat(message["receivedAt"])
+    if _first_receipt(store, services, event.delivery_id, datetime.fromisoformat(message["receivedAt"])):
+        return event
+    logger.info("delivery %s was already received; ignored", event.delivery_id)
+    return None
+
+
+def _process_github(services: Services, message: Mapping[str, Any], tasks: Mapping[str, Task]) -> list[Run]:
     store = trigger_store(services)
-    if not _first_receipt(store, services, event.delivery_id, received):
-        logger.info("delivery %s was already received; ignored", event.delivery_id)
+    event = _fresh_delivery(services, store, message)
+    if event is None:
         return []
-    tasks = _tasks_by_name(services)
     decisions = match_source_event(event, tasks.values())
-    record = store.save_event(new_event_record(event, decisions, received_at=received))
+    record = store.save_event(
+        new_event_record(event, decisions, received_at=datetime.fromisoformat(message["receivedAt"]))
+    )
     orders: list[TaskRunOrder] = []
     for decision in decisions:
-        if not decision.starts:
-            continue
-        _cancel_superseded(services, decision)
-        ref = decision.commit if decision.pull_request_number is None else decision.fetch_ref
-        orders.append(
-            TaskRunOrder(
-                task=tasks[decision.task],
-                trigger=decision.run_trigger(),
-                idempotency_key=decision.idempotency_key,
-                source_ref=ref,
-                key_group=event.delivery_id,
-            )
-        )
+        if decision.starts:
+            _cancel_superseded(services, decision)
+            orders.append(_github_order(tasks, decision, event))
     return _start(services, store, record.event_id, orders)
+
+
+def process_github_deliveries(services: Services, messages: Sequence[Mapping[str, Any]]) -> list[Run]:
+    """Deliveries that arrived together are decided together: one task listing, one run-number
+    allocation, runs and events written in transactions, events saved with their run ids at once.
+
+    A retry is safe: run keys return the runs made before, and events stored before are completed.
+    When a task cancels superseded runs, deliveries go one by one so each sees the runs before it.
+    """
+    tasks = _tasks_by_name(services)
+    if len(messages) == 1 or any(t.concurrency is ConcurrencyPolicy.CANCEL_SUPERSEDED for t in tasks.values()):
+        return [run for message in messages for run in _process_github(services, message, tasks)]
+    store = trigger_store(services)
+    decided: list[tuple[EventRecord, list[TaskRunOrder]]] = []
+    for message in messages:
+        event = _fresh_delivery(services, store, message)
+        if event is not None:
+            decisions = match_source_event(event, tasks.values())
+            record = new_event_record(event, decisions, received_at=datetime.fromisoformat(message["receivedAt"]))
+            decided.append((record, [_github_order(tasks, d, event) for d in decisions if d.starts]))
+    runs = schedule_task_runs(services, [order for _, orders in decided for order in orders])
+    run_ids = iter(run.run_id for run in runs)
+    records = []
+    for record, orders in decided:
+        started = {order.task.name: next(run_ids) for order in orders}
+        linked = tuple(dataclasses.replace(d, run_id=started.get(d.task, d.run_id)) for d in record.decisions)
+        records.append(dataclasses.replace(record, decisions=linked))
+    store.save_events(records)
+    if runs:
+        logger.info("%d deliveries started run(s) %s", len(messages), ", ".join(run.run_id for run in runs))
+    return runs
 
 
 def process_image_pushed(services: Services, pushed: ImagePushed, *, received: datetime) -> list[Run]:

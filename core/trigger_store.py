@@ -265,18 +265,35 @@ class TriggerStore:
 
     def save_event(self, record: EventRecord) -> EventRecord:
         """Store a new event; if it was saved before (a retried queue message) return the stored one."""
-        pointers = [
-            {"PartitionKey": partition, "RowKey": row, "Starts": decision.starts}
-            for decision in record.decisions
-            for partition, row in [task_event_keys(decision.task, record.event_id)]
-        ]
-        for start in range(0, len(pointers), _BATCH):
-            self._tables.submit_batch(EVENTS_TABLE, [("upsert", p) for p in pointers[start : start + _BATCH]])
+        self._save_pointers([record])
         try:
             self._tables.insert(EVENTS_TABLE, self._row(record))
         except Conflict:
             return self.get_event(record.event_id)
         return record
+
+    def save_events(self, records: Sequence[EventRecord]) -> None:
+        """Store events that already carry their run ids, 100 per transaction. A transaction that meets
+        an event stored before (a retried queue message) falls back to one by one for its events."""
+        self._save_pointers(records)
+        for start in range(0, len(records), _BATCH):
+            chunk = records[start : start + _BATCH]
+            try:
+                self._tables.submit_batch(EVENTS_TABLE, [("insert", self._row(record)) for record in chunk])
+            except Conflict:
+                for record in chunk:
+                    if self.save_event(record) is not record:
+                        self.attach_runs(record.event_id, {d.task: d.run_id for d in record.decisions if d.run_id})
+
+    def _save_pointers(self, records: Sequence[EventRecord]) -> None:
+        pointers = [
+            {"PartitionKey": partition, "RowKey": row, "Starts": decision.starts}
+            for record in records
+            for decision in record.decisions
+            for partition, row in [task_event_keys(decision.task, record.event_id)]
+        ]
+        for start in range(0, len(pointers), _BATCH):
+            self._tables.submit_batch(EVENTS_TABLE, [("upsert", p) for p in pointers[start : start + _BATCH]])
 
     def _row(self, record: EventRecord) -> dict[str, Any]:
         partition, row = event_keys(record.event_id)

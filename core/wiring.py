@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from core.combining import BatchCombiner
 from core.contexts import CONTEXTS_CONTAINER
 from core.engine import ContainerEngine
 from core.group_commit import GroupCommitQueue
@@ -91,6 +92,13 @@ class Services:
     def event_queue(self) -> GroupCommitQueue:
         """The `events` queue, written with group commit: concurrent intakes share messages."""
         return GroupCommitQueue(lambda text: self.queues.send(EVENTS_QUEUE, text))
+
+    @cached_property
+    def event_combiner(self) -> BatchCombiner[Mapping[str, Any]]:
+        """GitHub deliveries of concurrent `events` invocations, decided together (`core.combining`)."""
+        from core.trigger_service import process_github_deliveries
+
+        return BatchCombiner(lambda deliveries: process_github_deliveries(self, deliveries))
 
     @cached_property
     def runs(self) -> RunStore:

@@ -21,6 +21,6 @@ def event_worker(msg: func.QueueMessage) -> None:
     except (ValueError, UnicodeDecodeError):
         logger.error("dropping a malformed event message (id %s)", msg.id)
         return
-    runs = process_event_message(get_services(), message)
+    runs = process_event_message(get_services(), message, combine=True)
     if runs:
         logger.info("event %s started run(s) %s", msg.id, ", ".join(run.run_id for run in runs))
