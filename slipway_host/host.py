@@ -27,7 +27,7 @@ from slipway_host.loader import (
     import_script,
     load_functions,
 )
-from slipway_host.queue_storage import AzureQueueStorage
+from slipway_host.queue_rest_storage import queue_storage_for
 from slipway_host.queues import QueueListener, QueueOutputs, StorageFactory, StorageIO
 from slipway_host.routes import RouteTable
 from slipway_host.timers import ScheduleStatusStore, TimerListener, parse_timer_schedule, should_use_monitor
@@ -57,7 +57,7 @@ class FunctionsHost:
         settings: Mapping[str, str],
         *,
         clock: Clock | None = None,
-        storage_factory: StorageFactory = AzureQueueStorage,
+        storage_factory: StorageFactory = queue_storage_for,
     ) -> None:
         self.app_dir = setup.app_dir.resolve()
         self._settings = settings
