@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ from core.runs import (
     with_steps,
 )
 from core.wiring import OUTPUTS_CONTAINER, Services
+
+RunChange = Callable[[Run], Run]
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +123,15 @@ def process_run(services: Services, run_id: str) -> RunStatus | None:
     deadline.start()
     status: RunStatus = RunStatus.ERROR
     message: str | None = "internal error"
+    records: list[RunChange] = []
     try:
         with (
             Heartbeat(services, run_id, cancellation),
             tempfile.TemporaryDirectory(prefix="slipway-run-") as work,
         ):
-            status, message = _perform(services, run, log, cancellation, work=Path(work), redactor=redactor)
+            status, message = _perform(
+                services, run, log, cancellation, work=Path(work), redactor=redactor, records=records
+            )
     except RunFailed as failure:
         status, message = failure.status, failure.message
         log.line(message)
@@ -136,7 +142,7 @@ def process_run(services: Services, run_id: str) -> RunStatus | None:
         deadline.cancel()
     elapsed = int((services.clock() - (run.start_time or services.clock())).total_seconds())
     log.write(_final_line(run_id, status, elapsed, message))
-    _finish(services, run_id, status, message)
+    _finish(services, run_id, status, message, records)
     log.close(status)
     return status
 
@@ -151,12 +157,23 @@ def _final_line(run_id: str, status: RunStatus, elapsed: int, message: str | Non
     return f"Run ID: {run_id} failed after {elapsed}s. Error: {message}\n"
 
 
-def _finish(services: Services, run_id: str, status: RunStatus, message: str | None) -> None:
+def _finish(services: Services, run_id: str, status: RunStatus, message: str | None, records: list[RunChange]) -> None:
+    """One update stores what the run recorded (steps, outputs) and its final status."""
     error = None if status is RunStatus.SUCCEEDED else message
+
+    def recorded(run: Run) -> Run:
+        for change in records:
+            run = change(run)
+        return run
+
     try:
-        services.runs.update(run_id, lambda run: transition(run, status, now=services.clock(), error_message=error))
+        services.runs.update(
+            run_id, lambda run: transition(recorded(run), status, now=services.clock(), error_message=error)
+        )
     except InvalidTransition as refused:
         logger.warning("run %s could not be marked %s: %s", run_id, status.value, refused.message)
+        if records:
+            services.runs.update(run_id, recorded)
 
 
 def _perform(
@@ -167,17 +184,19 @@ def _perform(
     *,
     work: Path,
     redactor: StreamRedactor,
+    records: list[RunChange],
 ) -> tuple[RunStatus, str | None]:
+    """Prepare and execute the run; what to store on the run record is appended to `records`."""
     settings = services.settings
     plan, context, commit = prepare_run(services, run, log, work, redactor)
     services.runs.update(run.run_id, lambda current: transition(current, RunStatus.RUNNING, now=services.clock()))
     executor = Executor(services.engine, log, clock=services.clock, push_backoff_seconds=settings.push_retry_seconds)
     execution = executor.execute(plan, context, cancellation)
     timeline = tuple(_step_record(result) for result in execution.steps)
-    services.runs.update(run.run_id, lambda current: with_steps(current, timeline))
+    records.append(lambda current: with_steps(current, timeline))
     status = _OUTCOME_STATUS[execution.outcome]
     if status is RunStatus.SUCCEEDED:
-        _record_outputs(services, run, execution, log, git_commit=commit)
+        records.append(_record_outputs(services, run, execution, log, git_commit=commit))
     return status, _failure_message(execution)
 
 
@@ -203,7 +222,8 @@ def _failure_message(execution: Execution) -> str | None:
 
 def _record_outputs(
     services: Services, run: Run, execution: Execution, log: RunLogWriter, *, git_commit: str = ""
-) -> None:
+) -> RunChange:
+    """Report the dependencies and track base images; returns the change that records the outputs."""
     outputs: list[OutputImage] = []
     for pushed in execution.pushed:
         registry, _, rest = pushed.reference.partition("/")
@@ -214,12 +234,9 @@ def _record_outputs(
         log.line("The following dependencies were found:")
         log.write(format_report(report))
         services.blobs.put(OUTPUTS_CONTAINER, f"{run.run_id}/dependencies.json", format_report(report).encode())
-    services.runs.update(
-        run.run_id,
-        lambda current: with_dependencies(with_outputs(current, tuple(outputs), now=services.clock()), tuple(report)),
-    )
     if run.task:
         _track_base_images(services, run, report, outputs, log)
+    return lambda current: with_dependencies(with_outputs(current, tuple(outputs), now=services.clock()), tuple(report))
 
 
 def _track_base_images(

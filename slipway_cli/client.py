@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import httpx
+from slipway_cli.http import HttpClient, Response, TransportError
 
 
 class CliError(Exception):
@@ -20,11 +20,7 @@ class CliError(Exception):
 class ApiClient:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 60.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url + "/api",
-            headers={"x-api-key": api_key, "user-agent": "slipway-cli"},
-            timeout=timeout,
-        )
+        self._http = HttpClient(headers={"x-api-key": api_key, "user-agent": "slipway-cli"}, timeout=timeout)
 
     @classmethod
     def from_env(cls) -> ApiClient:
@@ -42,15 +38,15 @@ class ApiClient:
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         try:
-            response = self._http.request(method, path, json=json, params=params)
-        except httpx.TransportError as error:
+            response = self._http.request(method, f"{self.base_url}/api{path}", json=json, params=params)
+        except TransportError as error:
             raise CliError(
                 f"cannot reach Slipway at {self.base_url}: {error}. Is the service running (make up) and "
                 "SLIPWAY_URL right?"
             ) from None
-        if response.status_code >= 400:
+        if response.status >= 400:
             raise CliError(_error_message(response))
-        return response.json() if response.content else None
+        return response.json() if response.body else None
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
@@ -59,12 +55,12 @@ class ApiClient:
         return self.request("POST", path, json=body if body is not None else {})
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(response: Response) -> str:
     try:
         error = response.json().get("error", {})
         message = error.get("message") or response.text
         code = error.get("code")
     except (ValueError, AttributeError):
-        message, code = response.text or response.reason_phrase, None
+        message, code = response.text or response.reason, None
     prefix = f"{code}: " if code else ""
-    return f"{prefix}{message} (HTTP {response.status_code})"
+    return f"{prefix}{message} (HTTP {response.status})"

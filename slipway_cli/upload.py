@@ -12,11 +12,9 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import quote
-from xml.sax.saxutils import escape
-
-import httpx
 
 from slipway_cli.client import CliError
+from slipway_cli.http import HttpClient, Response, TransportError
 
 BLOCK_SIZE = 8 << 20
 _STORAGE_VERSION = "2021-08-06"
@@ -34,7 +32,7 @@ def _slices(block: bytes) -> Iterator[bytes]:
 class BlockUploader:
     def __init__(self, upload_url: str, *, in_flight: int = 3, timeout: float = 120.0) -> None:
         self._url = upload_url
-        self._http = httpx.Client(timeout=timeout)
+        self._http = HttpClient(timeout=timeout)
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="upload")
         self._slots = threading.Semaphore(in_flight)
         # Pieces of the next block, joined once when it is full: no growing buffer, one copy per block.
@@ -71,19 +69,18 @@ class BlockUploader:
     def _put_block(self, block_id: str, block: bytes) -> None:
         # No per-block MD5: the worker checks the whole archive's SHA-256, which covers every block.
         headers = {"x-ms-version": _STORAGE_VERSION, "Content-Length": str(len(block))}
-        # httpx's `params=` would replace the SAS query instead of adding to it.
         url = f"{self._url}&comp=block&blockid={quote(block_id, safe='')}"
         try:
             # Streamed in slices with a known length: the HTTP stack then never copies the whole block.
-            response = self._http.put(url, content=_slices(block), headers=headers)
-        except httpx.TransportError as error:
+            response = self._http.request("PUT", url, content=_slices(block), headers=headers)
+        except TransportError as error:
             raise CliError(f"uploading the context failed: {error}") from None
         self._checked(response)
 
-    def _checked(self, response: httpx.Response) -> None:
-        if response.status_code >= 300:
+    def _checked(self, response: Response) -> None:
+        if response.status >= 300:
             reason = response.text[:300].replace("\n", " ")
-            raise CliError(f"uploading the context failed: HTTP {response.status_code} {reason}")
+            raise CliError(f"uploading the context failed: HTTP {response.status} {reason}")
 
     def _raise_failed(self) -> None:
         for future in self._futures:
@@ -98,7 +95,7 @@ class BlockUploader:
             self._pending = 0
         for future in self._futures:
             future.result()
-        body = "".join(f"<Latest>{escape(b)}</Latest>" for b in self._block_ids)
+        body = "".join(f"<Latest>{b}</Latest>" for b in self._block_ids)  # base64: nothing to escape
         headers = {
             "x-ms-version": _STORAGE_VERSION,
             "x-ms-blob-content-type": "application/gzip",
@@ -107,8 +104,8 @@ class BlockUploader:
         }
         xml = f'<?xml version="1.0" encoding="utf-8"?><BlockList>{body}</BlockList>'
         try:
-            response = self._http.put(f"{self._url}&comp=blocklist", content=xml.encode(), headers=headers)
-        except httpx.TransportError as error:
+            response = self._http.request("PUT", f"{self._url}&comp=blocklist", content=xml.encode(), headers=headers)
+        except TransportError as error:
             raise CliError(f"uploading the context failed: {error}") from None
         self._checked(response)
 
