@@ -44,6 +44,37 @@ class LogChunk:
         return self.complete is not None and self.next_offset >= self.total_size
 
 
+_REMEMBERED_LOGS = 10_000
+
+
+class LogSignals:
+    """Tells log readers in this process that a run's log changed, so a long poll answers at once.
+
+    Readers on another instance (the API and the worker may run on different hosts in Azure) do not
+    hear these and fall back to re-reading the blob every `LOG_RECHECK_SECONDS`.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._versions: dict[str, int] = {}
+
+    def version(self, run_id: str) -> int:
+        with self._changed:
+            return self._versions.get(run_id, 0)
+
+    def notify(self, run_id: str) -> None:
+        with self._changed:
+            self._versions[run_id] = self._versions.pop(run_id, 0) + 1  # re-inserted: newest last
+            if len(self._versions) > _REMEMBERED_LOGS:
+                del self._versions[next(iter(self._versions))]  # a waiter on it just re-reads the blob
+            self._changed.notify_all()
+
+    def wait(self, run_id: str, seen: int, timeout: float) -> None:
+        """Return once the log changed after version `seen`, or after `timeout` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._versions.get(run_id, 0) != seen, timeout)
+
+
 class RunLogWriter:
     """Thread-safe writer for one run's log blob."""
 
@@ -55,8 +86,11 @@ class RunLogWriter:
         clock: Callable[[], datetime],
         flush_seconds: float = 0.2,
         redactor: StreamRedactor | None = None,
+        signals: LogSignals | None = None,
     ) -> None:
         self._blobs = blobs
+        self._run_id = run_id
+        self._signals = signals
         self._name = log_blob_name(run_id)
         self._clock = clock
         self._flush_seconds = flush_seconds
@@ -123,6 +157,8 @@ class RunLogWriter:
             except StorageError as error:
                 # Logging must not kill the run; remember the failure and report it at close.
                 self._failed = error
+        if pending and self._signals is not None:
+            self._signals.notify(self._run_id)
 
     def close(self, status: RunStatus) -> None:
         """Flush everything and mark the log complete with the run's final status."""
@@ -135,6 +171,8 @@ class RunLogWriter:
             with self._flush_lock:
                 self._append(self._redactor.flush())  # the tail held back in case it began a secret
         self._blobs.set_metadata(LOGS_CONTAINER, self._name, {"Complete": status.log_completion})
+        if self._signals is not None:
+            self._signals.notify(self._run_id)
 
 
 def read_log(blobs: BlobStore, run_id: str, *, offset: int, max_bytes: int = 1 << 20) -> LogChunk | None:

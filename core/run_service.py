@@ -222,7 +222,7 @@ def _close_log_of_unstarted_run(services: Services, run: Run) -> None:
 
 
 MAX_LOG_WAIT_SECONDS = 25
-_LOG_POLL_SECONDS = 0.1
+LOG_RECHECK_SECONDS = 0.5  # for logs written on another instance, which this process hears nothing of
 
 
 def read_run_log(
@@ -232,10 +232,10 @@ def read_run_log(
     offset: int,
     max_bytes: int = 1 << 20,
     wait_seconds: float = 0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> LogChunk:
     """Log bytes from `offset`. With `wait_seconds`, wait (long poll) until there is something new or
-    the log is complete, so a follower sees lines as soon as they are stored without polling hard."""
+    the log is complete: at once when this process wrote it, else within `LOG_RECHECK_SECONDS`."""
     services.ensure_storage()
     if offset < 0:
         raise InvalidRequest("offset must be zero or positive", target="offset")
@@ -244,12 +244,17 @@ def read_run_log(
     run = services.runs.get(run_id).run  # 404 for unknown runs, even before a log exists
     deadline = time.monotonic() + wait_seconds
     while True:
+        seen = services.log_signals.version(run_id)
         chunk = read_log(services.blobs, run_id, offset=offset, max_bytes=max_bytes)
         if chunk is None:
             # No worker has opened the log yet; a finished run without a log (e.g. rejected) is complete too.
             run = services.runs.get(run_id).run if wait_seconds else run
             complete = run.status.log_completion if run.status.is_terminal else None
             chunk = LogChunk(data=b"", next_offset=offset, total_size=0, complete=complete)
-        if chunk.data or chunk.complete is not None or time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if chunk.data or chunk.complete is not None or remaining <= 0:
             return chunk
-        sleep(_LOG_POLL_SECONDS)
+        if sleep is not None:
+            sleep(min(LOG_RECHECK_SECONDS, remaining))
+        else:
+            services.log_signals.wait(run_id, seen, min(LOG_RECHECK_SECONDS, remaining))

@@ -30,7 +30,7 @@ class Settings:
     default_timeout_seconds: int = 3600
     heartbeat_seconds: float = 1.0
     stale_after_seconds: float = 60.0
-    log_flush_seconds: float = 0.1
+    log_flush_seconds: float = 0.25
     push_retry_seconds: float = 1.0  # first backoff between push attempts; doubles each time
     upload_url_minutes: int = 60
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")

@@ -20,7 +20,7 @@ from core.contexts import CONTEXTS_CONTAINER
 from core.engine import ContainerEngine
 from core.group_commit import GroupCommitQueue
 from core.ports import BlobStore, QueueSender, TableStore
-from core.run_log import LOGS_CONTAINER
+from core.run_log import LOGS_CONTAINER, LogSignals
 from core.run_store import RunStore
 from core.settings import Settings
 from core.task_service import TaskService
@@ -99,6 +99,11 @@ class Services:
         from core.trigger_service import process_github_deliveries
 
         return BatchCombiner(lambda deliveries: process_github_deliveries(self, deliveries))
+
+    @cached_property
+    def log_signals(self) -> LogSignals:
+        """Log writers in this process wake the log readers waiting on them (long poll)."""
+        return LogSignals()
 
     @cached_property
     def runs(self) -> RunStore:

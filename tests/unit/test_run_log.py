@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 from core.log_masking import StreamRedactor
 from core.memory_storage import MemoryBlobStore
-from core.run_log import LOGS_CONTAINER, RunLogWriter, read_log, trim_to_utf8_boundary
+from core.run_log import LOGS_CONTAINER, LogSignals, RunLogWriter, read_log, trim_to_utf8_boundary
 from core.runs import RunStatus
 
 T0 = datetime(2026, 11, 26, 12, 0, 5, tzinfo=UTC)
@@ -84,3 +84,21 @@ def test_cut_utf8_sequences_are_held_back_until_complete() -> None:
         kept.decode("utf-8")  # never raises
         assert text[:cut].startswith(kept)
         assert cut - len(kept) < 4
+
+
+def test_log_signals_wake_a_waiting_reader_when_the_writer_appends() -> None:
+    signals = LogSignals()
+    blobs = MemoryBlobStore()
+    blobs.ensure_container(LOGS_CONTAINER)
+    writer = RunLogWriter(blobs, "ca9", clock=lambda: datetime(2026, 12, 4, tzinfo=UTC), signals=signals)
+    writer.open()
+    seen = signals.version("ca9")
+    woke = threading.Event()
+    reader = threading.Thread(target=lambda: (signals.wait("ca9", seen, timeout=60), woke.set()))
+    reader.start()
+    writer.line("hello")
+    reader.join(10)  # far below the 60 s timeout: only the writer's notice can have woken it
+    assert woke.is_set()
+    assert signals.version("ca9") != seen
+    writer.close(RunStatus.SUCCEEDED)
+    signals.wait("other", 0, timeout=0)  # nothing written there: returns at its timeout
