@@ -16,17 +16,31 @@ from xml.sax.saxutils import escape
 
 from core.storage_http import KeepAliveHttp, Reply, SharedKey, failure
 
-_API_VERSION = "2021-02-12"
+API_VERSION = "2021-02-12"
 
 
-def _authorization(
-    key: SharedKey, method: str, path: str, query: Mapping[str, str], *, length: int, content_type: str, date: str
+def shared_key_authorization(
+    key: SharedKey,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
 ) -> str:
+    """The Shared Key signature of a Blob or Queue request (not Table: that service signs less).
+
+    `headers` are the request's headers; the standard ones signed here are Content-Length and
+    Content-Type, and every `x-ms-*` header is signed in canonical (sorted, lower-case) form.
+    """
+    length = headers.get("Content-Length", "")
+    canonical_headers = "".join(
+        f"{name.lower()}:{value}\n"
+        for name, value in sorted(headers.items(), key=lambda h: h[0].lower())
+        if name.lower().startswith("x-ms-")
+    )
     canonical_query = "".join(f"\n{name.lower()}:{unquote(value)}" for name, value in sorted(query.items()))
     string_to_sign = (
-        f"{method}\n\n\n{length or ''}\n\n{content_type}\n\n\n\n\n\n\n"
-        f"x-ms-date:{date}\nx-ms-version:{_API_VERSION}\n"
-        f"/{key.account}{path}{canonical_query}"
+        f"{method}\n\n\n{'' if length in ('', '0') else length}\n\n{headers.get('Content-Type', '')}\n\n\n\n\n\n\n"
+        f"{canonical_headers}/{key.account}{path}{canonical_query}"
     )
     return key.authorization(string_to_sign)
 
@@ -53,16 +67,10 @@ class RestQueueClient:
         path = f"{self._http.base_path}/{resource}"
         date = formatdate(usegmt=True)
         content_type = "application/xml" if body else ""
-        headers = {
-            "x-ms-date": date,
-            "x-ms-version": _API_VERSION,
-            "Content-Length": str(len(body)),
-            "Authorization": _authorization(
-                self._key, method, path, query or {}, length=len(body), content_type=content_type, date=date
-            ),
-        }
+        headers = {"x-ms-date": date, "x-ms-version": API_VERSION, "Content-Length": str(len(body))}
         if content_type:
             headers["Content-Type"] = content_type
+        headers["Authorization"] = shared_key_authorization(self._key, method, path, query or {}, headers)
         target = path + ("?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items()) if query else "")
         return self._http.request(method, target, body=body, headers=headers, operation=operation)
 
