@@ -73,6 +73,7 @@ class SecretFailure(StrEnum):
     CHALLENGE = "ChallengeMismatch"
     TIMEOUT = "Timeout"
     SERVICE = "ServiceError"
+    IDENTITY_NOT_ASSIGNED = "IdentityNotAssigned"  # the task may not use that identity (`--assign-identity`)
 
 
 class SecretResolutionError(SlipwayError):

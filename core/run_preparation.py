@@ -16,6 +16,7 @@ from typing import BinaryIO
 from core.contexts import fetch_context, read_dockerfile
 from core.engine import BuildOptions, RegistryAuth
 from core.errors import ContextTooLarge, InvalidContext, InvalidRequest, InvalidTaskFile, SlipwayError
+from core.keyvault import is_keyvault_reference
 from core.log_masking import StreamRedactor
 from core.plan import BuildStep, Plan, quick_build_plan
 from core.quick_build import plan_quick_build, render_image_names, render_tags
@@ -25,6 +26,7 @@ from core.run_log import RunLogWriter
 from core.run_service import request_secrets_context
 from core.run_values import run_values
 from core.runs import Run, RunStatus, RunType
+from core.task_identities import AssignedIdentityResolver, check_credentials, check_identity
 from core.task_planner import PlanPolicy
 from core.task_runs import ENCODED, FILE, TaskRunRequest, prepare_task_run
 from core.task_runs import request_from_document as task_run_request
@@ -171,8 +173,12 @@ def _triggered_task(
     settings = services.settings
     document = run.request
     task = task_from_document(document["task"])
-    logins = registry_logins(services, redactor, services.task_store.registry_credentials(task.name))
+    credentials = services.task_store.registry_credentials(task.name)
+    check_credentials(task.name, task.identity, credentials)
+    logins = registry_logins(services, redactor, credentials)
     token_setting = services.task_store.git_token(task.name)
+    if token_setting and is_keyvault_reference(token_setting):
+        check_identity(task.name, task.identity, None, what="the git access token", target="gitAccessToken")
     token = services.resolve_setting(token_setting) if token_setting else None
     if token:
         redactor.add_values([token])
@@ -230,7 +236,7 @@ def _triggered_task(
         run=values,
         image_aliases=settings.image_aliases,
         policy=PlanPolicy(allow_privileged=settings.allow_privileged, allow_host_network=settings.allow_host_network),
-        secret_resolver=MaskingResolver(services.secrets, redactor),
+        secret_resolver=MaskingResolver(AssignedIdentityResolver(services.secrets, task.name, task.identity), redactor),
     )
     for warning in prepared.warnings:
         log.line(f"Warning: {warning}")

@@ -7,6 +7,7 @@ of the session a scan of every blob, table row and queue message must find none 
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from pathlib import Path
@@ -20,7 +21,7 @@ from core.settings import Settings
 from core.trigger_service import accept_github_delivery
 from core.wiring import create_services
 from slipway_host.stack import free_port, start_registry
-from tests.integration.conftest import Stack, run_cli, run_log, unique
+from tests.integration.conftest import Stack, run_cli, run_log, unique, wait_for_run
 from tests.support.git_server import GitServer
 from tests.support.github_payloads import ping_payload, signed_delivery
 from tests.support.htpasswd import write_htpasswd
@@ -228,3 +229,35 @@ def test_a_tasks_secret_values_are_sealed_hidden_from_show_and_masked_in_its_run
     result = run_cli(stack, "task", "run", "-n", name)
     assert result.code == 0, result.stderr + result.stdout
     assert "token=***" in result.stdout and value not in result.stdout
+
+
+def test_a_task_may_use_only_the_identities_assigned_to_it(
+    stack: Stack, api: httpx.Client, keyvault: KeyVaultDouble, planted_secrets: dict[str, str]
+) -> None:
+    value = plant(planted_secrets, "assigned")
+    name = unique("assigned")
+    keyvault.set_secret(name, value, allowed=(SYSTEM,))
+    other = keyvault.add_identity()
+    task_file = (
+        "version: v1.1.0\n"
+        f"secrets:\n  - id: token\n    keyvault: {keyvault.secret_url(name)}\n"
+        "steps:\n  - cmd: bash echo token={{.Secrets.token}}\n"
+    )
+    encoded = base64.b64encode(task_file.encode()).decode()
+    task = unique("identities")
+    created = api.post(
+        "/tasks", json={"name": task, "context": "/dev/null", "encodedTask": encoded, "assignIdentity": [other]}
+    )
+    assert created.status_code == 201, created.text
+
+    refused = wait_for_run(api, api.post(f"/tasks/{task}/runs", json={}).json()["runId"], timeout=60)
+    assert refused["status"] == "Error"
+    message = refused["runErrorMessage"]
+    assert "secret 'token' uses the system-assigned identity, which is not assigned" in message
+    assert refused["steps"] == [] and value not in json.dumps(refused)
+
+    updated = api.patch(f"/tasks/{task}", json={"assignIdentity": ["[system]", other]})
+    assert updated.status_code == 200, updated.text
+    allowed = wait_for_run(api, api.post(f"/tasks/{task}/runs", json={}).json()["runId"], timeout=60)
+    assert allowed["status"] == "Succeeded", allowed
+    assert "token=***" in run_log(api, allowed["runId"])
