@@ -8,13 +8,12 @@ one ranged GET (plus a HEAD only when nothing new is there). Everything else use
 
 from __future__ import annotations
 
-from email.utils import formatdate
+from typing import Any
 from urllib.parse import quote
 
 from core.errors import StorageError
 from core.ports import BlobRange
-from core.queue_rest import API_VERSION, shared_key_authorization
-from core.storage_http import KeepAliveHttp, Reply, SharedKey, failure
+from core.storage_http import Reply, SharedKey, SharedKeyRest, failure
 
 _META = "x-ms-meta-"
 
@@ -25,33 +24,13 @@ def _metadata(reply: Reply) -> dict[str, str]:
 
 class RestBlobLog:
     def __init__(self, endpoint: str, key: SharedKey) -> None:
-        self._http = KeepAliveHttp(endpoint)
-        self._key = key
+        self._rest = SharedKeyRest(endpoint, key)
 
     def close(self) -> None:
-        self._http.close()
+        self._rest.close()
 
-    def _call(
-        self,
-        method: str,
-        container: str,
-        name: str,
-        *,
-        query: dict[str, str] | None = None,
-        body: bytes = b"",
-        extra: dict[str, str] | None = None,
-        operation: str,
-    ) -> Reply:
-        path = f"{self._http.base_path}/{container}/{quote(name)}"
-        headers = {
-            "x-ms-date": formatdate(usegmt=True),
-            "x-ms-version": API_VERSION,
-            "Content-Length": str(len(body)),
-            **(extra or {}),
-        }
-        headers["Authorization"] = shared_key_authorization(self._key, method, path, query or {}, headers)
-        target = path + ("?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items()) if query else "")
-        return self._http.request(method, target, body=body, headers=headers, operation=operation)
+    def _call(self, method: str, container: str, name: str, **options: Any) -> Reply:
+        return self._rest.call(method, f"{container}/{quote(name)}", **options)
 
     def append(self, container: str, name: str, data: bytes) -> None:
         reply = self._call("PUT", container, name, query={"comp": "appendblock"}, body=data, operation="append to blob")
@@ -61,7 +40,7 @@ class RestBlobLog:
     def read_range(self, container: str, name: str, offset: int, length: int) -> BlobRange | None:
         if length > 0:
             wanted = {"x-ms-range": f"bytes={offset}-{offset + length - 1}"}
-            reply = self._call("GET", container, name, extra=wanted, operation="read blob range")
+            reply = self._call("GET", container, name, headers=wanted, operation="read blob range")
             if reply.status in (200, 206):
                 total = reply.headers.get("Content-Range", "").rpartition("/")[2]
                 size = int(total) if total.isdigit() else len(reply.body)

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 
 from core.github_events import event_to_document, parse_github_event
-from core.memory_engine import FakeEngine
-from core.memory_storage import MemoryBlobStore, MemoryQueueSender, MemoryTableStore
 from core.runs import RunStatus
-from core.settings import Settings
 from core.trigger_service import process_event_message, trigger_store
 from core.trigger_store import TriggerStore
 from core.wiring import RUNS_QUEUE, Services
 from tests.support.github_payloads import commit, push_payload, signed_delivery
+from tests.support.memory_services import memory_services
 
 REPO = "https://github.com/octo-org/hello-world.git"
 RECEIVED = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
@@ -27,14 +25,7 @@ RECEIVED = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def services() -> Services:
-    settings = Settings(storage_connection="memory", api_key="k" * 16, registry="reg.test:5000")
-    return Services(
-        settings=settings,
-        blob_store=MemoryBlobStore(),
-        table_store=MemoryTableStore(),
-        queue_sender=MemoryQueueSender(),
-        container_engine=FakeEngine(),
-    )
+    return memory_services(registry="reg.test:5000")
 
 
 def make_task(services: Services, name: str, **extra: Any) -> None:

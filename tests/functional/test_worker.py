@@ -13,35 +13,20 @@ import pytest
 from core.contexts import CONTEXTS_CONTAINER
 from core.errors import InvalidRequest
 from core.memory_engine import BuildScript, FakeEngine, PushScript
-from core.memory_storage import MemoryBlobStore, MemoryQueueSender, MemoryTableStore
 from core.reaper import fail_poisoned_run
 from core.run_log import read_log
 from core.run_service import cancel_run, get_run, read_run_log, schedule_quick_build
 from core.runs import RunStatus
-from core.settings import Settings
 from core.wiring import RUNS_QUEUE, Services
 from core.worker import process_run
+from tests.support.memory_services import memory_services
 
 REGISTRY = "reg.test:5000"
 
 
 @pytest.fixture
 def services() -> Services:
-    settings = Settings(
-        storage_connection="memory",
-        api_key="k" * 16,
-        registry=REGISTRY,
-        heartbeat_seconds=0.05,
-        log_flush_seconds=0.01,
-        push_retry_seconds=0.01,
-    )
-    return Services(
-        settings=settings,
-        blob_store=MemoryBlobStore(),
-        table_store=MemoryTableStore(),
-        queue_sender=MemoryQueueSender(),
-        container_engine=FakeEngine(),
-    )
+    return memory_services(registry=REGISTRY, heartbeat_seconds=0.05, log_flush_seconds=0.01, push_retry_seconds=0.01)
 
 
 def upload(services: Services, files: dict[str, str]) -> str:
