@@ -54,11 +54,26 @@ class BatchCombiner(Generic[T]):
                 if not round_:
                     self._leading = False
                     return
-            try:
-                self._process([item for items, _ in round_ for item in items])
-            except BaseException as error:  # every caller of the round must hear of it, or it waits forever
-                for _, done in round_:
-                    done.set_exception(error)
+            error = self._run(round_)
+            if error is not None and len(round_) > 1:
+                # One caller's bad items must not fail the others (their messages would be retried
+                # with it until all of them reached the poison queue): go again caller by caller.
+                for entry in round_:
+                    self._finish([entry], self._run([entry]))
             else:
-                for _, done in round_:
-                    done.set_result(None)
+                self._finish(round_, error)
+
+    def _run(self, round_: list[tuple[Sequence[T], Future[None]]]) -> BaseException | None:
+        try:
+            self._process([item for items, _ in round_ for item in items])
+        except BaseException as error:  # handed to the callers: each must hear of it, or it waits forever
+            return error
+        return None
+
+    @staticmethod
+    def _finish(round_: list[tuple[Sequence[T], Future[None]]], error: BaseException | None) -> None:
+        for _, done in round_:
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)

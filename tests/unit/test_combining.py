@@ -73,3 +73,39 @@ def test_rounds_are_capped_but_a_large_submission_still_goes_through_whole() -> 
     for thread in [first, big, *small]:
         thread.join(5)
     assert processor.rounds == [[0], [1, 2, 3, 4], [5, 6]]
+
+
+def test_a_failing_round_is_retried_caller_by_caller_so_only_the_bad_caller_fails() -> None:
+    processor = GatedProcessor()
+    rounds: list[list[str]] = []
+
+    def process(items: list[str]) -> None:
+        processor(items)  # the first round blocks until released
+        rounds.append(items)
+        if "bad" in items:
+            raise RuntimeError("cannot decide 'bad'")
+
+    combiner = BatchCombiner(process)
+    outcomes: dict[str, str] = {}
+
+    def submit(item: str) -> None:
+        try:
+            combiner.submit([item])
+            outcomes[item] = "ok"
+        except RuntimeError:
+            outcomes[item] = "failed"
+
+    first = threading.Thread(target=submit, args=("first",))
+    first.start()
+    assert processor.started.wait(5)
+    others = [threading.Thread(target=submit, args=(item,)) for item in ("good", "bad", "also-good")]
+    for thread in others:
+        thread.start()
+    while len(combiner._pending) < 3:
+        threading.Event().wait(0.001)
+    processor.release.set()
+    for thread in [first, *others]:
+        thread.join(5)
+    assert outcomes == {"first": "ok", "good": "ok", "bad": "failed", "also-good": "ok"}
+    assert rounds[1] == ["good", "bad", "also-good"]  # together first, then each alone
+    assert sorted(map(tuple, rounds[2:])) == [("also-good",), ("bad",), ("good",)]
