@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 import docker
 
+from bench.summary import Row
 from core.docker_engine import DockerEngine
 from core.engine import Cancellation, RegistryAuth
 from core.executor import Executor, Outcome
@@ -132,10 +133,13 @@ def step_overhead(engine: DockerEngine, image: str, *, steps: int = 20, rounds: 
     }
 
 
-def run(engine: DockerEngine, image: str, *, quick: bool) -> list[str]:
-    """Both benchmarks as printable lines."""
+def run(engine: DockerEngine, image: str, *, quick: bool, rows: list[Row] | None = None) -> list[str]:
+    """Both benchmarks as printable lines; their targets are added to `rows`."""
     parallel = parallel_speedup(engine, image, rounds=2 if quick else 5)
     overhead = step_overhead(engine, image, steps=10 if quick else 20, rounds=2 if quick else 5)
+    if rows is not None:
+        rows.append(Row("8 parallel 1 s steps vs one", f"{parallel['ratio']:.2f}×", "≤ 1.5×", parallel["ratio"] <= 1.5))
+        rows.append(Row("per-step overhead", f"{overhead['ratio']:.2f}×", "≤ 1.2×", overhead["ratio"] <= 1.2))
     return [
         f"executor, {parallel['steps']:.0f} parallel 1 s steps: {parallel['parallel_steps_s']:.2f} s, one step "
         f"{parallel['one_step_s']:.2f} s → {parallel['ratio']:.2f}× (target ≤ 1.5×; plain docker run --rm "

@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench.pack_context import make_tree
+from bench.summary import Row
 from slipway_host.stack import REPO, PrivateStack
 
 SLIPWAY = str(REPO / ".venv" / "bin" / "slipway")
@@ -150,7 +151,7 @@ def _measure_upload_once(stack: PrivateStack, work: Path, *, size_mb: int) -> di
     }
 
 
-def run(stack: PrivateStack, base_image: str, *, quick: bool) -> list[str]:
+def run(stack: PrivateStack, base_image: str, *, quick: bool, rows: list[Row]) -> list[str]:
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as temp:
         work = Path(temp)
@@ -162,16 +163,33 @@ def run(stack: PrivateStack, base_image: str, *, quick: bool) -> list[str]:
                 f"slipway build {figures['slipway_s']:.2f} s → {figures['ratio']:.2f}× "
                 f"(+{figures['added_s']:.2f} s; {target}; median of {rounds})"
             )
+            if layers == 10:
+                rows.append(
+                    Row("quick build, 10 layers", f"{figures['ratio']:.2f}×", "≤ 1.10×", figures["ratio"] <= 1.10)
+                )
+            else:
+                rows.append(
+                    Row("quick build, 1 layer", f"+{figures['added_s']:.2f} s", "≤ +1.0 s", figures["added_s"] <= 1.0)
+                )
         latency = measure_queue_latency(stack, base_image, work, runs=5 if quick else 15)
         lines.append(
             f"queue-to-start latency: median {latency['median_s']:.3f} s, max {latency['max_s']:.3f} s "
             f"over {int(latency['runs'])} runs (target median ≤ 0.5 s)"
         )
+        rows.append(Row("queue-to-start", f"median {latency['median_s']:.3f} s", "≤ 0.5 s", latency["median_s"] <= 0.5))
         upload = measure_upload(stack, work, size_mb=50 if quick else 200)
         lines.append(
             f"pack + upload {upload['unpacked_mb']:.0f} MB context: {upload['slipway_s']:.2f} s = "
             f"{upload['slipway_mb_per_s']:.0f} MB/s, CLI peak RSS {upload['peak_rss_mb']:.0f} MB; "
             f"baseline tar -cz | cat {upload['tar_gz_s']:.2f} s → {upload['ratio_vs_tar_gz']:.2f}× "
             f"(median of {upload['rounds']:.0f}; target ≥ 100 MB/s, ≤ 150 MB)"
+        )
+        rows.append(
+            Row(
+                "pack + upload",
+                f"{upload['slipway_mb_per_s']:.0f} MB/s, {upload['peak_rss_mb']:.0f} MB",
+                "≥ 100 MB/s, ≤ 150 MB",
+                upload["slipway_mb_per_s"] >= 100 and upload["peak_rss_mb"] <= 150,
+            )
         )
     return lines
