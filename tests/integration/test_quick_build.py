@@ -136,7 +136,8 @@ def test_a_user_following_the_log_sees_lines_while_the_build_still_runs(
 def test_cancel_stops_a_running_build_within_seconds(
     stack: Stack, api: httpx.Client, base_image: str, engine, tmp_path: Path
 ) -> None:
-    context = make_context(tmp_path / "ctx", f"FROM {base_image}\nRUN echo sleeping && sleep 300\n")
+    marker = unique("sleeper")  # this build's own container, not another test's
+    context = make_context(tmp_path / "ctx", f"FROM {base_image}\nRUN echo sleeping {marker} && sleep 300\n")
     result = run_cli(stack, "build", "--no-push", "--no-wait", str(context))
     run_id = result.stderr.split("Queued a build with ID: ")[1].split()[0]
     wait_for(lambda: "sleeping" in run_log(api, run_id), timeout=60, what="the build to start")
@@ -146,8 +147,8 @@ def test_cancel_stops_a_running_build_within_seconds(
     assert run["status"] == "Canceled"
     assert time.monotonic() - canceled_at < 30
     assert "was canceled" in run_log(api, run_id)
-    # The engine aborted the build: no container is still running `sleep 300`.
-    assert not [c for c in engine.containers() if "sleep 300" in c.get("Command", "")]
+    # The engine aborted the build: no container of it is still running `sleep 300`.
+    assert not [c for c in engine.containers() if marker in c.get("Command", "")]
 
 
 def test_a_run_past_its_timeout_ends_timeout(stack: Stack, api: httpx.Client, base_image: str, tmp_path: Path) -> None:
