@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -67,6 +68,10 @@ async def serve(options: ServeOptions) -> bool:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
     signals = _SignalWaiter()
     host = FunctionsHost(options.setup, os.environ)
+    # Everything loaded so far (the app, the SDKs) lives as long as the process: keep it out of the
+    # garbage collector's full passes, which otherwise stall every request for tens of milliseconds.
+    gc.collect()
+    gc.freeze()
     sock = bind_socket(options.host, options.port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
