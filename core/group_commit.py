@@ -33,7 +33,6 @@ class GroupCommitQueue:
         self._linger = linger_seconds
         self._lock = threading.Condition()
         self._pending: list[tuple[str, Future[None]]] = []
-        self._pending_chars = 0
         self._thread: threading.Thread | None = None
 
     def submit(self, item: Mapping[str, Any], *, timeout: float = 30) -> None:
@@ -45,7 +44,6 @@ class GroupCommitQueue:
         done: Future[None] = Future()
         with self._lock:
             self._pending.append((text, done))
-            self._pending_chars += len(text) + 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
@@ -59,7 +57,6 @@ class GroupCommitQueue:
             text, done = self._pending.pop(0)
             batch.append((text, done))
             chars += len(text) + 1
-        self._pending_chars -= chars
         return batch
 
     def _run(self) -> None:

@@ -47,6 +47,14 @@ def task_index_keys(task: str, number: int) -> tuple[str, str]:
     return "task", f"{task.lower()}|{sortable_key(number)}"
 
 
+def _index_rows(run: Run) -> list[dict[str, Any]]:
+    """The index rows pointing at `run`: by status, and by task for task runs."""
+    keys = [status_index_keys(run.status, run.number)]
+    if run.task:
+        keys.append(task_index_keys(run.task, run.number))
+    return [{"PartitionKey": partition, "RowKey": row, "RunId": run.run_id} for partition, row in keys]
+
+
 def _task_row_range(task: str) -> tuple[str, str]:
     return f"{task.lower()}|", f"{task.lower()}}}"  # "}" sorts right after "|"
 
@@ -198,11 +206,8 @@ class RunStore:
         """Create many runs with transactions of 100 rows per partition (fan-outs), index rows first."""
         index: dict[str, list[dict[str, Any]]] = {}
         for run in runs:
-            keys = [status_index_keys(run.status, run.number)]
-            if run.task:
-                keys.append(task_index_keys(run.task, run.number))
-            for partition, row in keys:
-                index.setdefault(partition, []).append({"PartitionKey": partition, "RowKey": row, "RunId": run.run_id})
+            for row in _index_rows(run):
+                index.setdefault(row["PartitionKey"], []).append(row)
         for rows in index.values():
             for start in range(0, len(rows), _BATCH):
                 self._tables.submit_batch(INDEX_TABLE, [("upsert", r) for r in rows[start : start + _BATCH]])
@@ -220,11 +225,8 @@ class RunStore:
         }
 
     def _write_index(self, run: Run) -> None:
-        keys = [status_index_keys(run.status, run.number)]
-        if run.task:
-            keys.append(task_index_keys(run.task, run.number))
-        for partition, row in keys:
-            self._tables.upsert(INDEX_TABLE, {"PartitionKey": partition, "RowKey": row, "RunId": run.run_id})
+        for row in _index_rows(run):
+            self._tables.upsert(INDEX_TABLE, row)
 
     def get(self, run_id: str) -> StoredRun:
         number = parse_run_id(self._prefix, run_id)

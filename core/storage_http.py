@@ -60,6 +60,14 @@ class SharedKey:
         return f"SharedKey {self.account}:{base64.b64encode(digest).decode()}"
 
 
+def shared_key_access(connection_string: str, service: str) -> tuple[str, SharedKey] | None:
+    """The `blob`/`queue`/`table` endpoint and account key of a connection string; None without a key
+    (identity-based storage), where callers keep the SDK adapters."""
+    settings = parse_connection_string(connection_string)
+    endpoint, key = service_endpoint(settings, service), SharedKey.from_connection(settings)
+    return (endpoint, key) if endpoint and key else None
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int

@@ -13,14 +13,13 @@ from email.utils import parsedate_to_datetime
 
 from core.errors import StorageError
 from core.queue_rest import RestQueueClient
-from core.storage_http import Reply, SharedKey, parse_connection_string, service_endpoint
+from core.storage_http import Reply, SharedKey, shared_key_access
 from slipway_host.queue_storage import AzureQueueStorage, MessageLost, QueueStorage, QueueStorageError, ReceivedMessage
 
 
 def queue_storage_for(connection_string: str) -> QueueStorage:
-    settings = parse_connection_string(connection_string)
-    endpoint, key = service_endpoint(settings, "queue"), SharedKey.from_connection(settings)
-    return RestQueueStorage(endpoint, key) if endpoint and key else AzureQueueStorage(connection_string)
+    access = shared_key_access(connection_string, "queue")
+    return RestQueueStorage(*access) if access else AzureQueueStorage(connection_string)
 
 
 def _time(element: ET.Element, tag: str) -> datetime | None:

@@ -7,7 +7,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from core.errors import StorageError
 from core.queue_rest import RestQueueSender
-from core.storage_http import SharedKey, parse_connection_string, service_endpoint
+from core.storage_http import SharedKey, parse_connection_string, service_endpoint, shared_key_access
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -18,10 +18,9 @@ def test_messages_sent_with_shared_key_read_back_through_the_sdk(stack: Stack) -
         stack.storage, "restcheck", message_decode_policy=TextBase64DecodePolicy()
     )
     client.create_queue()
-    settings = parse_connection_string(stack.storage)
-    key = SharedKey.from_connection(settings)
-    assert key is not None
-    sender = RestQueueSender(service_endpoint(settings, "queue") or "", key)
+    access = shared_key_access(stack.storage, "queue")
+    assert access is not None
+    sender = RestQueueSender(*access)
     texts = ['{"a": "<b> & c"}', "ünïcödé ✓", "x" * 40_000]
     for text in texts:
         sender.send("restcheck", text)

@@ -11,7 +11,7 @@ import pytest
 from core.azure_storage import AzureTableStore
 from core.errors import ConcurrentUpdate, Conflict, StorageError
 from core.ports import TableStore
-from core.storage_http import SharedKey, parse_connection_string, service_endpoint
+from core.storage_http import SharedKey, parse_connection_string, service_endpoint, shared_key_access
 from core.table_rest import RestTableStore
 from tests.integration.conftest import Stack
 
@@ -19,10 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 def _rest(connection: str) -> RestTableStore:
-    settings = parse_connection_string(connection)
-    key = SharedKey.from_connection(settings)
-    assert key is not None
-    return RestTableStore(service_endpoint(settings, "table") or "", key)
+    access = shared_key_access(connection, "table")
+    assert access is not None
+    return RestTableStore(*access)
 
 
 @pytest.fixture(params=["sdk", "rest"])
