@@ -182,19 +182,29 @@ class AzureBlobStore:
             self._blob(container, name).delete_blob()
 
     @_translate("create append blob")
-    def create_append_blob(self, container: str, name: str) -> None:
+    def open_append_blob(self, container: str, name: str) -> int:
+        if self._log is not None:
+            return self._log.open_append_blob(container, name)
+        found = self.info(container, name)
+        if found is not None:
+            return found.size
         self._blob(container, name).create_append_blob()
+        return 0
 
     @_translate("append to blob")
-    def append(self, container: str, name: str, data: bytes) -> None:
+    def append(self, container: str, name: str, data: bytes) -> int | None:
         if self._log is not None:
-            self._log.append(container, name, data)
-        else:
-            self._blob(container, name).append_block(data)
+            return self._log.append(container, name, data)
+        stored = self._blob(container, name).append_block(data)
+        offset = str(stored.get("blob_append_offset") or "")
+        return int(offset) if offset.isdigit() else None
 
     @_translate("set blob metadata")
     def set_metadata(self, container: str, name: str, metadata: Mapping[str, str]) -> None:
-        self._blob(container, name).set_blob_metadata(dict(metadata))
+        if self._log is not None:
+            self._log.set_metadata(container, name, dict(metadata))
+        else:
+            self._blob(container, name).set_blob_metadata(dict(metadata))
 
 
 def _entity(raw: Any) -> Entity:

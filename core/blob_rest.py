@@ -1,9 +1,10 @@
-"""The two blob calls a live log makes many times a second, over REST with Shared Key auth.
+"""The blob calls of a live log, over REST with Shared Key auth.
 
 A running build appends its output a few times a second and every follower reads from its offset as
 the log grows; through the SDK each call costs ~2.5 ms of CPU (and two calls per read: properties,
 then the range), taken from the build that shares the machine. Here an append is one PUT and a read
-one ranged GET (plus a HEAD only when nothing new is there). Everything else uses the SDK adapter.
+one ranged GET (plus a HEAD only when nothing new is there); opening a log is one conditional PUT and
+completing it one metadata PUT. Everything else uses the SDK adapter.
 """
 
 from __future__ import annotations
@@ -32,10 +33,38 @@ class RestBlobLog:
     def _call(self, method: str, container: str, name: str, **options: Any) -> Reply:
         return self._rest.call(method, f"{container}/{quote(name)}", **options)
 
-    def append(self, container: str, name: str, data: bytes) -> None:
+    def open_append_blob(self, container: str, name: str) -> int:
+        """Create the append blob unless it exists (`If-None-Match: *`); returns its size."""
+        created = self._call(
+            "PUT",
+            container,
+            name,
+            headers={"x-ms-blob-type": "AppendBlob", "If-None-Match": "*"},
+            operation="create append blob",
+        )
+        if created.status == 201:
+            return 0
+        if created.status != 409:
+            raise failure(f"create of {container}/{name}", created)
+        found = self.read_range(container, name, 0, 0)  # it exists: how much is in it?
+        if found is None:
+            raise StorageError(f"storage create of {container}/{name} failed: it exists but cannot be read")
+        return found.total_size
+
+    def append(self, container: str, name: str, data: bytes) -> int | None:
         reply = self._call("PUT", container, name, query={"comp": "appendblock"}, body=data, operation="append to blob")
         if reply.status != 201:
             raise failure(f"append to {container}/{name}", reply)
+        offset = reply.headers.get("x-ms-blob-append-offset", "")
+        return int(offset) if offset.isdigit() else None
+
+    def set_metadata(self, container: str, name: str, metadata: dict[str, str]) -> None:
+        headers = {f"{_META}{key}": value for key, value in metadata.items()}
+        reply = self._call(
+            "PUT", container, name, query={"comp": "metadata"}, headers=headers, operation="set metadata"
+        )
+        if reply.status != 200:
+            raise failure(f"metadata update of {container}/{name}", reply)
 
     def read_range(self, container: str, name: str, offset: int, length: int) -> BlobRange | None:
         if length > 0:

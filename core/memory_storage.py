@@ -68,15 +68,20 @@ class MemoryBlobStore:
             self._blobs.pop((container, name), None)
             self._metadata.pop((container, name), None)
 
-    def create_append_blob(self, container: str, name: str) -> None:
-        self.put(container, name, b"")
+    def open_append_blob(self, container: str, name: str) -> int:
+        with self._lock:
+            existing = self._blobs.setdefault((container, name), bytearray())
+            self._metadata.setdefault((container, name), {})
+            return len(existing)
 
-    def append(self, container: str, name: str, data: bytes) -> None:
+    def append(self, container: str, name: str, data: bytes) -> int | None:
         with self._lock:
             blob = self._blobs.get((container, name))
             if blob is None:
                 raise StorageError(f"append blob {container}/{name} does not exist")
+            offset = len(blob)
             blob.extend(data)
+            return offset
 
     def set_metadata(self, container: str, name: str, metadata: Mapping[str, str]) -> None:
         with self._lock:

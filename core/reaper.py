@@ -36,7 +36,7 @@ def _end_run(services: Services, run: Run, message: str) -> bool:
     except SlipwayError as error:
         logger.warning("cleanup of run %s failed: %s", run.run_id, error.message)
     try:
-        log = RunLogWriter(services.blobs, run.run_id, clock=services.clock, flush_seconds=60)
+        log = RunLogWriter(services.blobs, run.run_id, clock=services.clock, flush_seconds=60, live=services.live_logs)
         log.open()
         log.line(message)
         log.write(f"Run ID: {run.run_id} failed. Error: {message}\n")

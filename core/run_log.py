@@ -3,20 +3,24 @@
 `RunLogWriter` buffers output and appends it every `flush_seconds` from a background thread, so a
 user following the log sees lines within a second while a chatty build does not make one storage
 call per line. When the run ends, the blob gets metadata `Complete=<status>` (ACR's convention),
-which is how readers know the log is finished.
+which is how readers know the log is finished. Each stored append is also handed to `LiveLogs`, so
+readers in this process get it from memory at once.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.errors import StorageError
+from core.live_logs import LiveLogs, LogChunk
 from core.log_masking import StreamRedactor
 from core.ports import BlobStore
 from core.runs import RunStatus
+
+logger = logging.getLogger(__name__)
 
 LOGS_CONTAINER = "logs"
 _MAX_BLOCK = 4 << 20  # Azure's append-block size limit
@@ -31,50 +35,6 @@ def format_log_time(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y/%m/%d %H:%M:%S")
 
 
-@dataclass(frozen=True)
-class LogChunk:
-    data: bytes
-    next_offset: int
-    total_size: int
-    complete: str | None  # the `Complete` metadata value once the run finished
-
-    @property
-    def finished(self) -> bool:
-        """True once the run ended and this chunk reached the end of the log."""
-        return self.complete is not None and self.next_offset >= self.total_size
-
-
-_REMEMBERED_LOGS = 10_000
-
-
-class LogSignals:
-    """Tells log readers in this process that a run's log changed, so a long poll answers at once.
-
-    Readers on another instance (the API and the worker may run on different hosts in Azure) do not
-    hear these and fall back to re-reading the blob every `LOG_RECHECK_SECONDS`.
-    """
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._versions: dict[str, int] = {}
-
-    def version(self, run_id: str) -> int:
-        with self._changed:
-            return self._versions.get(run_id, 0)
-
-    def notify(self, run_id: str) -> None:
-        with self._changed:
-            self._versions[run_id] = self._versions.pop(run_id, 0) + 1  # re-inserted: newest last
-            if len(self._versions) > _REMEMBERED_LOGS:
-                del self._versions[next(iter(self._versions))]  # a waiter on it just re-reads the blob
-            self._changed.notify_all()
-
-    def wait(self, run_id: str, seen: int, timeout: float) -> None:
-        """Return once the log changed after version `seen`, or after `timeout` seconds."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._versions.get(run_id, 0) != seen, timeout)
-
-
 class RunLogWriter:
     """Thread-safe writer for one run's log blob."""
 
@@ -86,11 +46,11 @@ class RunLogWriter:
         clock: Callable[[], datetime],
         flush_seconds: float = 0.2,
         redactor: StreamRedactor | None = None,
-        signals: LogSignals | None = None,
+        live: LiveLogs | None = None,
     ) -> None:
         self._blobs = blobs
         self._run_id = run_id
-        self._signals = signals
+        self._live = live
         self._name = log_blob_name(run_id)
         self._clock = clock
         self._flush_seconds = flush_seconds
@@ -102,13 +62,13 @@ class RunLogWriter:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._blocks = 0
-        self._failed: StorageError | None = None
         self._flusher: threading.Thread | None = None
 
     def open(self) -> None:
         """Create the blob (or keep an existing one) and start the background flusher."""
-        if self._blobs.info(LOGS_CONTAINER, self._name) is None:
-            self._blobs.create_append_blob(LOGS_CONTAINER, self._name)
+        size = self._blobs.open_append_blob(LOGS_CONTAINER, self._name)
+        if self._live is not None:
+            self._live.opened(self._run_id, size)
         self._flusher = threading.Thread(target=self._flush_loop, name=f"log-{self._name}", daemon=True)
         self._flusher.start()
 
@@ -151,14 +111,20 @@ class RunLogWriter:
 
     def _append(self, pending: bytes) -> None:
         for start in range(0, len(pending), _MAX_BLOCK):
+            block = pending[start : start + _MAX_BLOCK]
             try:
-                self._blobs.append(LOGS_CONTAINER, self._name, pending[start : start + _MAX_BLOCK])
+                offset = self._blobs.append(LOGS_CONTAINER, self._name, block)
                 self._blocks += 1
             except StorageError as error:
-                # Logging must not kill the run; remember the failure and report it at close.
-                self._failed = error
-        if pending and self._signals is not None:
-            self._signals.notify(self._run_id)
+                # Logging must not kill the run; the service log says what the stored log misses.
+                logger.warning(
+                    "run %s: %d bytes of its log were not stored: %s", self._run_id, len(block), error.message
+                )
+                if self._live is not None:
+                    self._live.lost(self._run_id)
+                continue
+            if self._live is not None:
+                self._live.appended(self._run_id, offset, block)
 
     def close(self, status: RunStatus) -> None:
         """Flush everything and mark the log complete with the run's final status."""
@@ -170,9 +136,14 @@ class RunLogWriter:
         if self._redactor is not None:
             with self._flush_lock:
                 self._append(self._redactor.flush())  # the tail held back in case it began a secret
-        self._blobs.set_metadata(LOGS_CONTAINER, self._name, {"Complete": status.log_completion})
-        if self._signals is not None:
-            self._signals.notify(self._run_id)
+        try:
+            self._blobs.set_metadata(LOGS_CONTAINER, self._name, {"Complete": status.log_completion})
+        except StorageError:
+            if self._live is not None:
+                self._live.lost(self._run_id)
+            raise
+        if self._live is not None:
+            self._live.completed(self._run_id, status.log_completion)
 
 
 def read_log(blobs: BlobStore, run_id: str, *, offset: int, max_bytes: int = 1 << 20) -> LogChunk | None:

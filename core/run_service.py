@@ -15,10 +15,11 @@ from typing import Any
 
 from core.contexts import UploadTicket, check_uploaded_context, create_upload_ticket, fetch_context
 from core.errors import InvalidRequest, SlipwayError, StorageError
+from core.live_logs import LogChunk
 from core.log_masking import mask_text
 from core.plan_view import describe_plan
 from core.quick_build import parse_platform, parse_quick_build_request, plan_quick_build, render_image_names
-from core.run_log import LogChunk, RunLogWriter, read_log
+from core.run_log import RunLogWriter, read_log
 from core.run_values import run_values
 from core.runs import Run, RunStatus, RunType, new_run, request_cancel, transition
 from core.task_planner import PlanPolicy
@@ -213,7 +214,9 @@ def cancel_run(services: Services, run_id: str) -> Run:
 def _close_log_of_unstarted_run(services: Services, run: Run) -> None:
     """No worker will write this run's log, so write its ending ourselves for anyone following it."""
     try:
-        writer = RunLogWriter(services.blobs, run.run_id, clock=services.clock, flush_seconds=60)
+        writer = RunLogWriter(
+            services.blobs, run.run_id, clock=services.clock, flush_seconds=60, live=services.live_logs
+        )
         writer.open()
         writer.write(f"Run ID: {run.run_id} was canceled before it started\n")
         writer.close(RunStatus.CANCELED)
@@ -241,14 +244,18 @@ def read_run_log(
         raise InvalidRequest("offset must be zero or positive", target="offset")
     if not 0 <= wait_seconds <= MAX_LOG_WAIT_SECONDS:
         raise InvalidRequest(f"wait must be between 0 and {MAX_LOG_WAIT_SECONDS} seconds", target="wait")
-    run = services.runs.get(run_id).run  # 404 for unknown runs, even before a log exists
+    live = services.live_logs
+    # 404 for unknown runs, even before a log exists; a log this process writes proves the run exists.
+    run = None if live.holds(run_id) else services.runs.get(run_id).run
     deadline = time.monotonic() + wait_seconds
     while True:
-        seen = services.log_signals.version(run_id)
-        chunk = read_log(services.blobs, run_id, offset=offset, max_bytes=max_bytes)
+        seen = live.version(run_id)
+        chunk = live.read(run_id, offset, max_bytes) or read_log(
+            services.blobs, run_id, offset=offset, max_bytes=max_bytes
+        )
         if chunk is None:
             # No worker has opened the log yet; a finished run without a log (e.g. rejected) is complete too.
-            run = services.runs.get(run_id).run if wait_seconds else run
+            run = services.runs.get(run_id).run if wait_seconds or run is None else run
             complete = run.status.log_completion if run.status.is_terminal else None
             chunk = LogChunk(data=b"", next_offset=offset, total_size=0, complete=complete)
         remaining = deadline - time.monotonic()
@@ -257,4 +264,4 @@ def read_run_log(
         if sleep is not None:
             sleep(min(LOG_RECHECK_SECONDS, remaining))
         else:
-            services.log_signals.wait(run_id, seen, min(LOG_RECHECK_SECONDS, remaining))
+            live.wait(run_id, seen, min(LOG_RECHECK_SECONDS, remaining))

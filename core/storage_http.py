@@ -146,8 +146,9 @@ def shared_key_authorization(
 ) -> str:
     """The Shared Key signature of a Blob or Queue request (not Table: that service signs less).
 
-    `headers` are the request's headers; the standard ones signed here are Content-Length and
-    Content-Type, and every `x-ms-*` header is signed in canonical (sorted, lower-case) form.
+    `headers` are the request's headers; the standard ones signed here are Content-Length,
+    Content-Type, If-Match and If-None-Match, and every `x-ms-*` header is signed in canonical
+    (sorted, lower-case) form.
     """
     length = headers.get("Content-Length", "")
     canonical_headers = "".join(
@@ -156,10 +157,21 @@ def shared_key_authorization(
         if name.lower().startswith("x-ms-")
     )
     canonical_query = "".join(f"\n{name.lower()}:{unquote(value)}" for name, value in sorted(query.items()))
-    string_to_sign = (
-        f"{method}\n\n\n{'' if length in ('', '0') else length}\n\n{headers.get('Content-Type', '')}\n\n\n\n\n\n\n"
-        f"{canonical_headers}/{key.account}{path}{canonical_query}"
+    standard = (
+        "",  # Content-Encoding
+        "",  # Content-Language
+        "" if length in ("", "0") else length,
+        "",  # Content-MD5
+        headers.get("Content-Type", ""),
+        "",  # Date (x-ms-date is signed instead)
+        "",  # If-Modified-Since
+        headers.get("If-Match", ""),
+        headers.get("If-None-Match", ""),
+        "",  # If-Unmodified-Since
+        "",  # Range (x-ms-range is signed instead)
     )
+    string_to_sign = f"{method}\n" + "".join(f"{value}\n" for value in standard)
+    string_to_sign += f"{canonical_headers}/{key.account}{path}{canonical_query}"
     return key.authorization(string_to_sign)
 
 

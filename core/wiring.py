@@ -19,8 +19,9 @@ from core.combining import BatchCombiner
 from core.contexts import CONTEXTS_CONTAINER
 from core.engine import ContainerEngine
 from core.group_commit import GroupCommitQueue
+from core.live_logs import LiveLogs
 from core.ports import BlobStore, QueueSender, TableStore
-from core.run_log import LOGS_CONTAINER, LogSignals
+from core.run_log import LOGS_CONTAINER
 from core.run_store import RunStore
 from core.settings import Settings
 from core.task_service import TaskService
@@ -74,8 +75,9 @@ class Services:
     def queues(self) -> QueueSender:
         if self.queue_sender is None:
             from core.azure_storage import AzureQueueSender
+            from core.queue_watch import AnnouncingSender
 
-            self.queue_sender = AzureQueueSender(self.settings.storage_connection)
+            self.queue_sender = AnnouncingSender(AzureQueueSender(self.settings.storage_connection))
         return self.queue_sender
 
     @cached_property
@@ -101,9 +103,9 @@ class Services:
         return BatchCombiner(lambda deliveries: process_github_deliveries(self, deliveries))
 
     @cached_property
-    def log_signals(self) -> LogSignals:
-        """Log writers in this process wake the log readers waiting on them (long poll)."""
-        return LogSignals()
+    def live_logs(self) -> LiveLogs:
+        """Log writers in this process hand their text to log readers here and wake them (long poll)."""
+        return LiveLogs()
 
     @cached_property
     def runs(self) -> RunStore:

@@ -115,7 +115,7 @@ def process_run(services: Services, run_id: str) -> RunStatus | None:
         clock=services.clock,
         flush_seconds=services.settings.log_flush_seconds,
         redactor=redactor,
-        signals=services.log_signals,
+        live=services.live_logs,
     )
     log.open()
     cancellation = Cancellation()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from core import queue_watch
 from slipway_host.clock import Clock, SystemClock
 from slipway_host.config import HostConfigError, HostOptions, load_host_json, read_host_options
 from slipway_host.http_server import HttpApp
@@ -87,6 +88,7 @@ class FunctionsHost:
         self.http_app = HttpApp(self.routes, self.invoker)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
 
     def _add(self, function: FunctionDefinition, state_dir: Path, lease: timedelta) -> None:
         trigger = function.trigger
@@ -116,6 +118,7 @@ class FunctionsHost:
     async def start(self) -> None:
         """Start timers and queue listeners (queues are created if missing)."""
         self._stop.clear()
+        self._unsubscribe = queue_watch.subscribe(self._announcement_listener(asyncio.get_running_loop()))
         for queue in self.queues:
             try:
                 await queue.create_queues()
@@ -124,9 +127,22 @@ class FunctionsHost:
         self._tasks = [asyncio.create_task(t.run(self._stop), name=f"timer:{t.function.name}") for t in self.timers]
         self._tasks += [asyncio.create_task(q.run(self._stop), name=f"queue:{q.function.name}") for q in self.queues]
 
+    def _announcement_listener(self, loop: asyncio.AbstractEventLoop) -> Callable[[str], None]:
+        """Wakes the listeners of a queue this process just sent to (see `core.queue_watch`)."""
+
+        def wake(queue: str) -> None:
+            for listener in self.queues:
+                if listener.queue == queue.lower():
+                    loop.call_soon_threadsafe(listener.message_sent)
+
+        return wake
+
     async def stop(self, grace: float) -> bool:
         """Stop polling and scheduling, then wait up to `grace` seconds for running invocations."""
         self._stop.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
         async def settle() -> None:
             await asyncio.gather(*self._tasks, return_exceptions=True)

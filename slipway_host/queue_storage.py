@@ -198,6 +198,7 @@ class InMemoryQueueStorage:
     def __init__(self, now: Callable[[], datetime] | None = None) -> None:
         self._now = now or (lambda: datetime.now(UTC))
         self._queues: dict[str, dict[str, _StoredMessage]] = {}
+        self._receives: dict[str, int] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
@@ -214,8 +215,14 @@ class InMemoryQueueStorage:
         with self._lock:
             return [m.content for m in self._queues.get(name, {}).values()]
 
+    def receive_calls(self, name: str) -> int:
+        """How often the queue was polled (listeners' behaviour is observable in tests)."""
+        with self._lock:
+            return self._receives.get(name, 0)
+
     def receive(self, name: str, max_messages: int, visibility_timeout: int) -> list[ReceivedMessage]:
         with self._lock:
+            self._receives[name] = self._receives.get(name, 0) + 1
             now = self._now()
             received: list[ReceivedMessage] = []
             for message in self._queue(name).values():

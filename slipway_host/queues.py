@@ -4,7 +4,9 @@ A `QueueListener` polls one queue: it fetches up to `batchSize` messages wheneve
 `newBatchThreshold` are still running (so at most `batchSize + newBatchThreshold` run at once), waits
 100 ms after finding messages and backs off exponentially from 100 ms to `maxPollingInterval` while
 the queue is empty. Each message is received invisible for a lease (default 60 s) that is renewed at
-half-time while the function runs, so long builds are not redelivered. Success deletes the message;
+half-time while the function runs, so long builds are not redelivered. As in the Functions host, a
+message sent by this process (an output binding, a poison copy, or the app via `core.queue_watch`)
+makes the listener of its queue poll at once. Success deletes the message;
 failure makes it visible again after `visibilityTimeout`, or, once `dequeue_count` reaches
 `maxDequeueCount`, copies the original text to `<queue>-poison` and deletes it. A message whose
 dequeue count already exceeds the maximum (its host crashed mid-run) goes straight to the poison
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from azure.functions.queue import QueueMessage
 
+from core import queue_watch
 from slipway_host.config import HostConfigError, QueueOptions
 from slipway_host.invocation import Invoker, log_outcome
 from slipway_host.loader import ArgumentKind, FunctionDefinition
@@ -129,6 +132,7 @@ class QueueOutputs:
             await self._io.ensure_queue(storage, queue)
             for item in _flatten(value, where):
                 await self._io.call(storage.send, queue, encode_message(item, self._encoding))
+                queue_watch.message_sent(queue)
 
 
 def _flatten(value: Any, where: str) -> Iterable[str | bytes]:
@@ -174,12 +178,18 @@ class QueueListener:
         self._lease_seconds = max(1, int(lease.total_seconds()))
         self._in_flight = 0
         self._capacity = asyncio.Event()
+        self._sent = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._annotation = next((a.annotation for a in function.arguments if a.kind is ArgumentKind.TRIGGER), None)
 
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    def message_sent(self) -> None:
+        """This process just sent a message to the queue: poll now rather than at the next interval.
+        Call on the listener's event loop."""
+        self._sent.set()
 
     async def create_queues(self) -> None:
         await self._io.ensure_queue(self._storage, self.queue)
@@ -190,8 +200,11 @@ class QueueListener:
         delay = 0.0
         ready = False
         while not stop.is_set():
-            if delay and await _stopped_within(stop, delay):
-                break
+            if delay and not self._sent.is_set():
+                await _first_of(stop.wait(), self._sent.wait(), timeout=delay)
+                if stop.is_set():
+                    break
+            self._sent.clear()
             while self._in_flight > self._options.new_batch_threshold and not stop.is_set():
                 self._capacity.clear()
                 await _first_of(self._capacity.wait(), stop.wait())
@@ -290,6 +303,7 @@ class QueueListener:
                 self.queue, message.id, message.dequeue_count, self.poison_queue,
             )  # fmt: skip
             await self._io.call(storage.send, self.poison_queue, message.content)
+            queue_watch.message_sent(self.poison_queue)
             await self._io.call(storage.delete, self.queue, message.id, lease.pop_receipt)
         else:
             retry_after = int(self._options.visibility_timeout.total_seconds())
@@ -323,10 +337,10 @@ async def _stopped_within(event: asyncio.Event, seconds: float) -> bool:
     return True
 
 
-async def _first_of(*waits: Any) -> None:
+async def _first_of(*waits: Any, timeout: float | None = None) -> None:
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()

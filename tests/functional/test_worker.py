@@ -14,7 +14,7 @@ from core.contexts import CONTEXTS_CONTAINER
 from core.errors import InvalidRequest
 from core.memory_engine import BuildScript, FakeEngine, PushScript
 from core.reaper import fail_poisoned_run
-from core.run_log import read_log
+from core.run_log import LOGS_CONTAINER, log_blob_name, read_log
 from core.run_service import cancel_run, get_run, read_run_log, schedule_quick_build
 from core.runs import RunStatus
 from core.wiring import RUNS_QUEUE, Services
@@ -183,3 +183,14 @@ def test_a_log_read_with_wait_gives_up_at_its_deadline_and_rejects_long_waits(se
     assert empty.data == b"" and empty.complete is None
     with pytest.raises(InvalidRequest, match="wait must be between 0 and 25"):
         read_run_log(services, run_id, offset=0, wait_seconds=26)
+
+
+def test_a_log_written_in_this_process_is_read_from_memory_and_matches_the_blob(services: Services) -> None:
+    run_id = schedule(services, imageNames=["app:v1"])
+    assert process_run(services, run_id) is RunStatus.SUCCEEDED
+    stored = read_log(services.blobs, run_id, offset=0)
+    assert stored is not None and stored.complete == "succeeded"
+    services.blobs.delete(LOGS_CONTAINER, log_blob_name(run_id))  # only the kept tail can answer now
+    served = read_run_log(services, run_id, offset=0, wait_seconds=1)
+    assert (served.data, served.complete, served.finished) == (stored.data, "succeeded", True)
+    assert read_run_log(services, run_id, offset=5).data == stored.data[5:]

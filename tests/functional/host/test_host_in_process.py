@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from core import queue_watch
+from slipway_host import queues
 from slipway_host.clock import ManualClock
 from slipway_host.queue_storage import InMemoryQueueStorage
 from slipway_host.timers import ScheduleStatus, ScheduleStatusStore
@@ -98,6 +100,38 @@ def test_an_http_function_queues_work_that_a_queue_function_finishes(tmp_path: P
             done = await eventually(lambda: _async(h.done_messages()), message="the work to be done")
             assert [d["text"] for d in done] == ["build 1"]
             assert h.storage.contents(h.work_queue) == []
+
+    run(scenario)
+
+
+SLOW_POLLING = {"AzureFunctionsJobHost__extensions__queues__maxPollingInterval": "00:10:00"}
+
+
+def test_a_message_sent_by_this_process_is_picked_up_at_once_not_at_the_next_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in the Functions host, a listener hears of messages sent by an output binding or announced by
+    the app (`core.queue_watch`); here an empty poll is followed by a 10-minute wait, so only that
+    notice can start the work within the test's timeout."""
+    monkeypatch.setattr(queues, "MIN_EMPTY_DELAY", 600.0)
+
+    async def scenario() -> None:
+        async with running_host(tmp_path, SLOW_POLLING) as h:
+            await eventually(lambda: _async(h.storage.receive_calls(h.work_queue) > 0), message="a first poll")
+            accepted = await h.client.post("/api/runs", content=json.dumps({"action": "ok", "text": "bound"}))
+            assert accepted.status_code == 202
+            await eventually(lambda: _async(h.done_messages()), message="the output-bound message to be done")
+
+            h.send_work({"action": "ok", "text": "announced"})
+            queue_watch.message_sent(h.work_queue)
+            done = await eventually(lambda: _async(len(h.done_messages()) == 2 and h.done_messages()))
+            assert [d["text"] for d in done] == ["bound", "announced"]
+
+            await asyncio.sleep(0.5)  # the poll that follows found messages, then the listener waits again
+            polls = h.storage.receive_calls(h.work_queue)
+            h.send_work({"action": "ok", "text": "unannounced"})  # as from elsewhere: waits for the next poll
+            await asyncio.sleep(0.5)
+            assert (len(h.done_messages()), h.storage.receive_calls(h.work_queue)) == (2, polls)
 
     run(scenario)
 
