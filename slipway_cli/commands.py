@@ -75,7 +75,8 @@ def follow_run(client: ApiClient, run_id: str, *, no_logs: bool, no_wait: bool, 
         run = wait_for_run(client, run_id)
     else:
         sys.stderr.write("Waiting for an agent...\n")
-        stream_log(client, run_id)
+        if stream_log(client, run_id) == "succeeded" and output != "json":
+            return 0  # the log completes only after the run's final status is stored: nothing more to show
         run = client.get(f"/runs/{run_id}")
     if output == "json":
         print_json(run)

@@ -13,9 +13,10 @@ TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
 LONG_POLL_SECONDS = 20
 
 
-def stream_log(client: ApiClient, run_id: str, *, out: TextIO = sys.stdout) -> None:
-    """Print the run's log as it grows until it is complete. The server holds each request until there
-    is new text (long poll), so lines appear as soon as the worker stores them."""
+def stream_log(client: ApiClient, run_id: str, *, out: TextIO = sys.stdout) -> str:
+    """Print the run's log as it grows until it is complete; returns how it completed (the run's final
+    status in lower case, e.g. `succeeded`). The server holds each request until there is new text
+    (long poll), so lines appear as soon as the worker stores them."""
     offset = 0
     while True:
         chunk = client.get(f"/runs/{run_id}/log", offset=offset, wait=LONG_POLL_SECONDS)
@@ -25,7 +26,7 @@ def stream_log(client: ApiClient, run_id: str, *, out: TextIO = sys.stdout) -> N
             out.flush()
         offset = int(chunk.get("nextOffset", offset))
         if chunk.get("complete"):
-            return
+            return str(chunk["complete"])
 
 
 def wait_for_run(

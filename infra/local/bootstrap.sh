@@ -44,6 +44,11 @@ if [[ ! -f "$python_stamp" ]]; then
   touch "$python_stamp"
 fi
 
+# Byte-compile the project, as pip does for the packages it installs (an editable install is not). Where
+# PYTHONDONTWRITEBYTECODE is set, every `slipway` start would otherwise compile its modules again
+# (~25 ms of a quick build). Only changed files are compiled; a stale .pyc is never used.
+.venv/bin/python -m compileall -q core slipway_cli slipway_host triggers function_app.py >/dev/null
+
 node_stamp="node_modules/.slipway-deps-$(sha256sum package-lock.json | cut -c1-16)"
 if [[ ! -f "$node_stamp" ]]; then
   echo "Installing npm packages (Azurite)"
