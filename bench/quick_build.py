@@ -5,7 +5,7 @@
   build and a trivial one. Every iteration uses a fresh token so neither side hits the layer cache;
   the two sides alternate so drift affects both, and one untimed round of each side comes first.
   The same build's time varies widely from one run to the next on a small VM, so the median is over
-  six rounds.
+  eight rounds, and the line shows each side's range.
 - Queue-to-start latency: a run's creation time to its build step's start (both recorded by the
   service), over many small builds.
 - Packing and uploading a 200 MB context with the CLI: MB/s and the CLI process's peak RSS, against
@@ -60,12 +60,14 @@ def _context(root: Path, base_image: str, layers: int, token: str) -> Path:
 def measure_overhead(stack: PrivateStack, base_image: str, work: Path, *, layers: int, rounds: int) -> dict[str, float]:
     docker_times: list[float] = []
     slipway_times: list[float] = []
+    made: list[str] = []
     # One untimed round first: a fresh stack creates its tables and containers on its first run.
     for round_index in range(-1, rounds):
         for side in ("docker", "slipway") if round_index % 2 == 0 else ("slipway", "docker"):
             token = secrets.token_hex(6)
             context = _context(work / f"ctx-{side}", base_image, layers, token)
             image = f"{stack.registry}/bench-{side}-{layers}:{token}"
+            made.append(image)
             if side == "docker":
                 elapsed = _timed(
                     ["docker", "build", "-q", "-t", image, str(context)], {**os.environ, "DOCKER_BUILDKIT": "0"}
@@ -74,10 +76,16 @@ def measure_overhead(stack: PrivateStack, base_image: str, work: Path, *, layers
                 elapsed = _timed([SLIPWAY, "build", "-t", image, str(context)], stack.cli_env)
             if round_index >= 0:
                 (docker_times if side == "docker" else slipway_times).append(elapsed)
+    # Untimed: leave the engine as we found it (every round adds two images of the measured size).
+    subprocess.run(["docker", "rmi", "-f", *made], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     docker_median, slipway_median = statistics.median(docker_times), statistics.median(slipway_times)
     return {
         "docker_s": docker_median,
+        "docker_min_s": min(docker_times),
+        "docker_max_s": max(docker_times),
         "slipway_s": slipway_median,
+        "slipway_min_s": min(slipway_times),
+        "slipway_max_s": max(slipway_times),
         "ratio": slipway_median / docker_median,
         "added_s": slipway_median - docker_median,
     }
@@ -159,13 +167,15 @@ def run(stack: PrivateStack, base_image: str, *, quick: bool, rows: list[Row]) -
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as temp:
         work = Path(temp)
-        rounds = 2 if quick else 6
+        rounds = 2 if quick else 8
         for layers, target in ((10, "target ≤ 1.10×"), (1, "target ≤ +1.0 s")):
             figures = measure_overhead(stack, base_image, work, layers=layers, rounds=rounds)
             lines.append(
                 f"quick build, {layers:>2} layer(s): docker build+push {figures['docker_s']:.2f} s, "
                 f"slipway build {figures['slipway_s']:.2f} s → {figures['ratio']:.2f}× "
-                f"(+{figures['added_s']:.2f} s; {target}; median of {rounds})"
+                f"(+{figures['added_s']:.2f} s; {target}; median of {rounds}; docker "
+                f"{figures['docker_min_s']:.2f}–{figures['docker_max_s']:.2f} s, slipway "
+                f"{figures['slipway_min_s']:.2f}–{figures['slipway_max_s']:.2f} s)"
             )
             if layers == 10:
                 rows.append(
