@@ -243,6 +243,8 @@ class RunEnvironment:
             with ThreadPoolExecutor(max_workers=min(len(containers), 8)) as removals:
                 remove = functools.partial(self._attempt, problems, self._engine.remove_container)
                 list(removals.map(remove, containers))
+        if not (containers or self._created_networks or self._created_volumes or self._runs_containers):
+            return  # e.g. a quick build: nothing carries the run's labels, and the sweep costs three engine calls
         # The sweep removes containers before networks and volumes and waits for ones in removal;
         # what it did not find (it should find everything) is removed by name afterwards.
         try:
@@ -255,6 +257,11 @@ class RunEnvironment:
             self._attempt(problems, self._engine.remove_volume, volume)
         for problem in problems:
             self._log.line(f"Warning: cleanup: {problem}")
+
+    @property
+    def _runs_containers(self) -> bool:
+        """True if a step starts containers (a crash mid-step may leave one only the sweep finds)."""
+        return any(isinstance(step, CmdStep) for step in self._plan.steps)
 
     @staticmethod
     def _attempt(problems: list[str], remove: Callable[[str], None], name: str) -> None:

@@ -12,11 +12,20 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from core.engine import Cancellation, RegistryAuth
+from core.engine import BuildOptions, Cancellation, RegistryAuth
 from core.executor import RUN_TIMED_OUT, Execution, Executor, Outcome, StepState
 from core.log_prefix import StepOutput, has_parallel_steps
 from core.memory_engine import ContainerScript, FakeEngine
-from core.plan import BuildStep, CmdStep, NetworkPlan, Plan, SecretVolume, StepControl, VolumeMountPlan
+from core.plan import (
+    BuildStep,
+    CmdStep,
+    NetworkPlan,
+    Plan,
+    SecretVolume,
+    StepControl,
+    VolumeMountPlan,
+    quick_build_plan,
+)
 
 IMAGE = "reg.test/tools:1"
 LABELS = {"slipway.run": "ca1", "slipway.stack": "test"}
@@ -395,9 +404,18 @@ def test_a_missing_skip_creation_network_fails_the_run_before_any_step_runs() ->
 
 
 @pytest.mark.parametrize("outcome", ["succeeds", "fails"])
-def test_quick_build_plans_still_sweep_the_run_labels_at_the_end(outcome: str) -> None:
+def test_plans_that_run_containers_sweep_the_run_labels_at_the_end(outcome: str) -> None:
     engine = FakeEngine()
     if outcome == "fails":
         engine.containers["a"] = ContainerScript(exit_codes=(3,))
     execute(engine, Plan(steps=(cmd("a"),)))
     assert engine.removed_labels == [LABELS]
+
+
+def test_a_quick_build_creates_nothing_to_sweep_and_skips_the_sweep() -> None:
+    engine = FakeEngine()
+    plan = quick_build_plan(BuildOptions(dockerfile="Dockerfile", tags=("reg.test/app:v1",)), push=True)
+    execution, _ = execute(engine, plan)
+    assert execution.outcome is Outcome.SUCCEEDED
+    assert [step.state for step in execution.steps] == [StepState.SUCCESSFUL, StepState.SUCCESSFUL]
+    assert engine.removed_labels == []
