@@ -1,5 +1,3 @@
-import sys
+from slipway_cli.main import run
 
-from slipway_cli.main import main
-
-sys.exit(main())
+run()
