@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.errors import ConcurrentUpdate, Conflict, InvalidRequest, RunNotFound, StorageError
+from core.errors import ConcurrentUpdate, Conflict, InvalidRequest, RunNotFound, SlipwayError, StorageError
 from core.ports import TableStore
 from core.run_ids import format_run_id, number_from_key, parse_run_id, sortable_key
 from core.runs import OutputImage, Run, RunStatus, RunType
@@ -29,6 +30,7 @@ INDEX_TABLE = "runindex"
 COUNTERS_TABLE = "counters"
 _RUN_PARTITION = "run"
 _MAX_CAS_ATTEMPTS = 50
+_REMEMBERED_RUNS = 1_000
 _BATCH = 100  # Table storage's limit per transaction
 _CHUNK_CHARS = 30_000
 _MAX_CHUNKS = 15  # an entity holds at most 1 MiB
@@ -162,6 +164,9 @@ class RunStore:
         self._tables = tables
         self._prefix = id_prefix
         self._sleep = sleep
+        # The runs this process last read or wrote, newest last: a hint for `update`, never an answer.
+        self._recent: dict[str, StoredRun] = {}
+        self._recent_lock = threading.Lock()
 
     @property
     def id_prefix(self) -> str:
@@ -200,7 +205,8 @@ class RunStore:
     def create(self, run: Run) -> None:
         partition, row = run_row_keys(run.number)
         self._write_index(run)
-        self._tables.insert(RUNS_TABLE, self._row(run, partition, row))
+        etag = self._tables.insert(RUNS_TABLE, self._row(run, partition, row))
+        self._remember(run.run_id, StoredRun(run, etag))
 
     def create_many(self, runs: Sequence[Run]) -> None:
         """Create many runs with transactions of 100 rows per partition (fan-outs), index rows first."""
@@ -237,7 +243,22 @@ class RunStore:
                 f"run {run_id!r} does not exist (see `slipway task list-runs` for recent runs)",
                 target="runId",
             )
-        return StoredRun(run=run_from_document(json.loads(_document_text(entity.properties))), etag=entity.etag)
+        stored = StoredRun(run=run_from_document(json.loads(_document_text(entity.properties))), etag=entity.etag)
+        self._remember(run_id, stored)
+        return stored
+
+    def _recall(self, run_id: str) -> StoredRun | None:
+        with self._recent_lock:
+            return self._recent.get(run_id)
+
+    def _remember(self, run_id: str, stored: StoredRun) -> None:
+        if not stored.etag:
+            return  # without its ETag a copy could not be checked
+        with self._recent_lock:
+            self._recent.pop(run_id, None)
+            self._recent[run_id] = stored
+            if len(self._recent) > _REMEMBERED_RUNS:
+                del self._recent[next(iter(self._recent))]
 
     def update(self, run_id: str, change: Callable[[Run], Run]) -> Run:
         """Apply `change` to the current run with optimistic concurrency, retrying on races.
@@ -245,19 +266,35 @@ class RunStore:
         `change` must be pure: it is re-applied to the fresh run after a lost race, and may raise to
         abandon the update (e.g. `InvalidTransition`).
         """
+        recalled = self._recall(run_id)
         for attempt in range(_MAX_CAS_ATTEMPTS):
-            stored = self.get(run_id)
-            updated = change(stored.run)
+            # First try the run as this process last stored or read it: usually still current, as a
+            # worker's claim, progress and end follow one another. The ETag refuses a stale copy, and
+            # nothing is decided on a copy alone (no change needed, or a change refused): a second
+            # try always reads the stored run.
+            verified = recalled is None
+            stored = recalled if recalled is not None else self.get(run_id)
+            recalled = None
+            try:
+                updated = change(stored.run)
+            except SlipwayError:
+                if verified:
+                    raise
+                continue
             if updated == stored.run:
-                return updated
+                if verified:
+                    return updated
+                continue
             partition, row = run_row_keys(updated.number)
             if updated.status is not stored.run.status:
                 self._write_index(updated)
             try:
-                self._tables.replace(RUNS_TABLE, self._row(updated, partition, row), etag=stored.etag)
+                etag = self._tables.replace(RUNS_TABLE, self._row(updated, partition, row), etag=stored.etag)
             except ConcurrentUpdate:
-                self._backoff(attempt)
+                if verified:
+                    self._backoff(attempt)
                 continue
+            self._remember(run_id, StoredRun(updated, etag))
             if updated.status is not stored.run.status:
                 self._tables.delete(INDEX_TABLE, *status_index_keys(stored.run.status, stored.run.number))
             return updated

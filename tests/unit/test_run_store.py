@@ -108,3 +108,50 @@ def test_unknown_runs_are_reported_as_not_found(store: RunStore) -> None:
         store.get("ca2")
     with pytest.raises(RunNotFound):
         store.get("zz9")
+
+
+class CountingTables(MemoryTableStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_reads = 0
+
+    def get(self, table, partition, row):
+        self.run_reads += table == RUNS_TABLE
+        return super().get(table, partition, row)
+
+
+def test_a_worker_updating_the_run_it_just_wrote_does_not_read_it_again() -> None:
+    tables = CountingTables()
+    store = RunStore(tables, id_prefix="ca")
+    store.ensure()
+    run = create(store)
+    store.update(run.run_id, lambda r: transition(r, RunStatus.STARTED, now=T0, worker="w"))
+    store.update(run.run_id, lambda r: transition(r, RunStatus.RUNNING, now=T0))
+    done = store.update(run.run_id, lambda r: transition(r, RunStatus.SUCCEEDED, now=T0))
+    assert tables.run_reads == 0
+    assert done.status is RunStatus.SUCCEEDED
+    assert RunStore(tables, id_prefix="ca").get(run.run_id).run == done
+
+
+def test_what_another_process_changed_meanwhile_is_never_lost_or_missed() -> None:
+    tables = MemoryTableStore()
+    api, worker = RunStore(tables, id_prefix="ca"), RunStore(tables, id_prefix="ca")
+    api.ensure()
+    run = create(api)
+    worker.get(run.run_id)  # the worker remembers the run as Queued
+    api.update(run.run_id, lambda r: replace(r, cancel_requested=True))
+    claimed = worker.update(run.run_id, lambda r: transition(r, RunStatus.STARTED, now=T0, worker="w"))
+    assert (claimed.status, claimed.cancel_requested) == (RunStatus.STARTED, True)  # the stale copy lost
+
+    api.update(run.run_id, lambda r: transition(r, RunStatus.RUNNING, now=T0))
+    # Refused on the worker's stale copy (Started → Started), allowed on the stored run: not an error.
+    again = worker.update(
+        run.run_id, lambda r: r if r.status is RunStatus.RUNNING else transition(r, RunStatus.STARTED, now=T0)
+    )
+    assert again.status is RunStatus.RUNNING
+
+    api.update(run.run_id, lambda r: transition(r, RunStatus.CANCELED, now=T0))
+    unchanged = worker.update(run.run_id, lambda r: r)  # no change needed on the copy: still read
+    assert unchanged.status is RunStatus.CANCELED
+    with pytest.raises(InvalidTransition):
+        worker.update(run.run_id, lambda r: transition(r, RunStatus.SUCCEEDED, now=T0))
