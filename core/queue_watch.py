@@ -2,17 +2,17 @@
 
 The Functions host does this for its own queue output bindings (the WebJobs SDK's shared queue
 watcher): a listener that backs off while its queue is empty is told that a message just went in and
-polls straight away. The app sends its run and event messages itself, so it announces them here; the
-local host (`slipway_host`) subscribes its listeners. In Azure nothing subscribes, and a message
-waits for the listener's next poll as before. A subscriber must not block: it is called on the
-sending thread.
+polls straight away. The app sends its run messages itself, so it announces them here (events are
+batched on purpose: see `core.wiring`); the local host (`slipway_host`) subscribes its listeners. In
+Azure nothing subscribes, and a message waits for the listener's next poll as before. A subscriber
+must not block: it is called on the sending thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from core.ports import QueueSender
 
@@ -49,14 +49,16 @@ def message_sent(queue: str) -> None:
 
 
 class AnnouncingSender:
-    """A `QueueSender` that announces every message it sent."""
+    """A `QueueSender` that announces the messages it sent to the queues in `announce`."""
 
-    def __init__(self, sender: QueueSender) -> None:
+    def __init__(self, sender: QueueSender, *, announce: Collection[str]) -> None:
         self._sender = sender
+        self._announce = frozenset(announce)
 
     def ensure_queue(self, queue: str) -> None:
         self._sender.ensure_queue(queue)
 
     def send(self, queue: str, text: str) -> None:
         self._sender.send(queue, text)
-        message_sent(queue)
+        if queue in self._announce:
+            message_sent(queue)

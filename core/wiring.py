@@ -77,7 +77,11 @@ class Services:
             from core.azure_storage import AzureQueueSender
             from core.queue_watch import AnnouncingSender
 
-            self.queue_sender = AnnouncingSender(AzureQueueSender(self.settings.storage_connection))
+            # Runs are announced so a local host starts them at once. Events are not: the events
+            # function decides deliveries in batches, which a poll per message would break up
+            # (in `make bench`, the webhook intake's p99 at 300/s went from ~40 to ~50 ms when they were).
+            sender = AzureQueueSender(self.settings.storage_connection)
+            self.queue_sender = AnnouncingSender(sender, announce=(RUNS_QUEUE,))
         return self.queue_sender
 
     @cached_property

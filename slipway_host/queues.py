@@ -6,7 +6,7 @@ A `QueueListener` polls one queue: it fetches up to `batchSize` messages wheneve
 the queue is empty. Each message is received invisible for a lease (default 60 s) that is renewed at
 half-time while the function runs, so long builds are not redelivered. As in the Functions host, a
 message sent by this process (an output binding, a poison copy, or the app via `core.queue_watch`)
-makes the listener of its queue poll at once. Success deletes the message;
+makes the listener of its queue poll at once if the queue was empty. Success deletes the message;
 failure makes it visible again after `visibilityTimeout`, or, once `dequeue_count` reaches
 `maxDequeueCount`, copies the original text to `<queue>-poison` and deletes it. A message whose
 dequeue count already exceeds the maximum (its host crashed mid-run) goes straight to the poison
@@ -199,9 +199,14 @@ class QueueListener:
         """Poll until `stop` is set; in-flight messages keep running (see `drain`)."""
         delay = 0.0
         ready = False
+        idle = False  # the last poll found the queue empty
         while not stop.is_set():
-            if delay and not self._sent.is_set():
-                await _first_of(stop.wait(), self._sent.wait(), timeout=delay)
+            if delay:
+                # Only an empty queue is polled at once for a message sent here: a busy one is polled
+                # every FOUND_DELAY anyway, and a poll per message would only cost storage calls.
+                wakes = (stop.wait(), self._sent.wait()) if idle else (stop.wait(),)
+                if not (idle and self._sent.is_set()):
+                    await _first_of(*wakes, timeout=delay)
                 if stop.is_set():
                     break
             self._sent.clear()
@@ -226,6 +231,7 @@ class QueueListener:
                 task = asyncio.create_task(self._process(message))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            idle = not messages
             delay = FOUND_DELAY if messages else min(max(delay * 2, MIN_EMPTY_DELAY), self._max_delay)
 
     async def drain(self) -> None:

@@ -16,13 +16,16 @@ def test_a_sent_message_is_announced_after_it_is_stored_and_a_failed_send_is_not
     inner = MemoryQueueSender()
     unsubscribe = queue_watch.subscribe(lambda queue: heard.append((queue, len(inner.drain(queue)))))
     try:
-        AnnouncingSender(inner).send("runs", '{"runId": "ca1"}')
+        sender = AnnouncingSender(inner, announce=("runs",))
+        sender.send("runs", '{"runId": "ca1"}')
+        sender.send("events", "not announced")
         with pytest.raises(StorageError):
-            AnnouncingSender(RefusingSender()).send("runs", "lost")
+            AnnouncingSender(RefusingSender(), announce=("runs",)).send("runs", "lost")
     finally:
         unsubscribe()
-    AnnouncingSender(inner).send("runs", "after unsubscribing")
+    sender.send("runs", "after unsubscribing")
     assert heard == [("runs", 1)]  # the message was in the queue when the listener heard of it
+    assert inner.drain("events") == ["not announced"]
 
 
 def test_a_listener_that_fails_does_not_fail_the_sender(caplog: pytest.LogCaptureFixture) -> None:
@@ -31,7 +34,7 @@ def test_a_listener_that_fails_does_not_fail_the_sender(caplog: pytest.LogCaptur
 
     unsubscribe = queue_watch.subscribe(gone)
     try:
-        AnnouncingSender(MemoryQueueSender()).send("events", "x")
+        AnnouncingSender(MemoryQueueSender(), announce=("events",)).send("events", "x")
     finally:
         unsubscribe()
     assert "could not be told of a message sent to 'events'" in caplog.text
