@@ -48,10 +48,10 @@ class RestBlobs:
             return 0
         if created.status != 409:
             raise failure(f"create of {container}/{name}", created)
-        found = self.read_range(container, name, 0, 0)  # it exists: how much is in it?
+        found = self.info(container, name)  # it exists: how much is in it?
         if found is None:
             raise StorageError(f"storage create of {container}/{name} failed: it exists but cannot be read")
-        return found.total_size
+        return found.size
 
     def append(self, container: str, name: str, data: bytes) -> int | None:
         reply = self._call("PUT", container, name, query={"comp": "appendblock"}, body=data, operation="append to blob")

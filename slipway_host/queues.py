@@ -201,14 +201,14 @@ class QueueListener:
         ready = False
         idle = False  # the last poll found the queue empty
         while not stop.is_set():
-            if delay:
-                # Only an empty queue is polled at once for a message sent here: a busy one is polled
-                # every FOUND_DELAY anyway, and a poll per message would only cost storage calls.
-                wakes = (stop.wait(), self._sent.wait()) if idle else (stop.wait(),)
-                if not (idle and self._sent.is_set()):
-                    await _first_of(*wakes, timeout=delay)
-                if stop.is_set():
-                    break
+            # Only an empty queue is polled at once for a message sent here: a busy one is polled
+            # every FOUND_DELAY anyway, and a poll per message would only cost storage calls.
+            if delay and idle and not self._sent.is_set():
+                await _first_of(stop.wait(), self._sent.wait(), timeout=delay)
+            elif delay and not idle:
+                await _stopped_within(stop, delay)
+            if stop.is_set():
+                break
             self._sent.clear()
             while self._in_flight > self._options.new_batch_threshold and not stop.is_set():
                 self._capacity.clear()
